@@ -1,0 +1,92 @@
+"""What the monitor knows about an account, in the cloud contract's terms (docs/cloud-api.md).
+
+Money is always integer US cents; times are always timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Plan(str, enum.Enum):
+    BASIC = "basic"
+    PRO = "pro"
+    PAY_AS_YOU_GO = "pay_as_you_go"
+
+
+class AccountStatus(str, enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+class PaymentMethod(str, enum.Enum):
+    CARD = "card"
+    CREDITS = "credits"
+
+
+class EntryKind(str, enum.Enum):
+    AI_RUN = "ai_run"
+    SMS = "sms"
+    PURCHASE = "purchase"
+    SUBSCRIPTION_RENEWAL = "subscription_renewal"
+    COUPON_BONUS = "coupon_bonus"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+
+
+class Feature(str, enum.Enum):
+    """AI features a job can be submitted for. SMS is billed but is not an image job."""
+
+    BACKGROUND_REMOVAL = "background_removal"
+    AI_HEADSHOT = "ai_headshot"
+    DRAW_ME = "draw_me"
+
+
+FEATURE_LABELS = {
+    Feature.BACKGROUND_REMOVAL: "Background removal",
+    Feature.AI_HEADSHOT: "AI headshot",
+    Feature.DRAW_ME: "Draw Me",
+}
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    plan: Plan
+    status: AccountStatus
+    primary_payment_method: PaymentMethod
+    renews_at: datetime | None
+    expires_at: datetime | None
+    grace_ends_at: datetime | None
+    dashboard_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance_cents: int
+    as_of: datetime  # the cloud's own time for this figure
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: str
+    timestamp: datetime
+    kind: EntryKind
+    amount_cents: int  # signed: negative is a deduction
+    balance_after_cents: int
+    feature: str | None = None
+    job_id: str | None = None
+    receipt: str | None = None
+    coupon_code: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    entries: list[LedgerEntry]
+    next_cursor: str
+    has_more: bool
