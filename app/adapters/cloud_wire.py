@@ -1,0 +1,100 @@
+"""JSON of the cloud contract (docs/cloud-api.md) to and from the core model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.core.errors import ProtocolError
+from app.core.model import (
+    Account,
+    AccountStatus,
+    Balance,
+    EntryKind,
+    LedgerEntry,
+    LedgerPage,
+    PaymentMethod,
+    Plan,
+)
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"The cloud sent a timestamp that is not text: {value!r}")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ProtocolError(f"The cloud sent an unreadable timestamp: {value!r}") from exc
+    if moment.tzinfo is None:
+        raise ProtocolError(f"The cloud sent a timestamp without a time zone: {value!r}")
+    return moment
+
+
+def _required_time(body: dict[str, Any], key: str) -> datetime:
+    moment = parse_time(body.get(key))
+    if moment is None:
+        raise ProtocolError(f"The cloud's answer has no '{key}'.")
+    return moment
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(f"The cloud's answer has no whole-cents '{key}'.")
+    return value
+
+
+def account_from_json(body: dict[str, Any]) -> Account:
+    try:
+        return Account(
+            email=str(body["email"]),
+            plan=Plan(body["plan"]),
+            status=AccountStatus(body["status"]),
+            primary_payment_method=PaymentMethod(body["primary_payment_method"]),
+            renews_at=parse_time(body.get("renews_at")),
+            expires_at=parse_time(body.get("expires_at")),
+            grace_ends_at=parse_time(body.get("grace_ends_at")),
+            dashboard_url=body.get("dashboard_url"),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProtocolError(
+            f"The cloud's account answer is not in the expected form ({exc})."
+        ) from exc
+
+
+def balance_from_json(body: dict[str, Any]) -> Balance:
+    return Balance(balance_cents=_int(body, "balance_cents"), as_of=_required_time(body, "as_of"))
+
+
+def entry_from_json(body: dict[str, Any]) -> LedgerEntry:
+    try:
+        kind = EntryKind(body["kind"])
+        entry_id = str(body["id"])
+    except (KeyError, ValueError) as exc:
+        raise ProtocolError(f"The cloud sent a ledger entry of unknown form ({exc}).") from exc
+    return LedgerEntry(
+        id=entry_id,
+        timestamp=_required_time(body, "timestamp"),
+        kind=kind,
+        amount_cents=_int(body, "amount_cents"),
+        balance_after_cents=_int(body, "balance_after_cents"),
+        feature=body.get("feature"),
+        job_id=body.get("job_id"),
+        receipt=body.get("receipt"),
+        coupon_code=body.get("coupon_code"),
+        description=body.get("description"),
+    )
+
+
+def ledger_page_from_json(body: dict[str, Any]) -> LedgerPage:
+    entries = body.get("entries")
+    cursor = body.get("next_cursor")
+    if not isinstance(entries, list) or not isinstance(cursor, str):
+        raise ProtocolError("The cloud's usage-history answer has no entries or cursor.")
+    return LedgerPage(
+        entries=[entry_from_json(e) for e in entries],
+        next_cursor=cursor,
+        has_more=bool(body.get("has_more", False)),
+    )

@@ -1,0 +1,75 @@
+"""Operator settings in one JSON file. Never holds a secret (those go to the keyring)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+# Keys that must never be written to a settings file, even if someone edits one in by hand.
+_SECRET_KEYS = {"token", "api_token", "password", "smtp_password"}
+
+
+@dataclass
+class Settings:
+    cloud_url: str = ""
+    account_email: str = ""
+    booth_name: str = ""
+    low_balance_cents: int = 2000
+    refresh_interval_seconds: int = 60
+    dashboard_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of newer versions, kept as they are
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, ValueError) as exc:
+        log.warning("settings file %s unreadable (%s); using defaults", path, type(exc).__name__)
+        return Settings()
+    if not isinstance(raw, dict):
+        return Settings()
+    known = {f.name for f in fields(Settings)} - {"extra"}
+    for key in _SECRET_KEYS & raw.keys():
+        log.warning("ignoring '%s' in %s: secrets belong in the OS keyring", key, path.name)
+    values = {k: v for k, v in raw.items() if k in known}
+    extra = {k: v for k, v in raw.items() if k not in known and k not in _SECRET_KEYS}
+    settings = Settings(**values)
+    settings.extra = extra
+    return settings
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    data = asdict(settings)
+    data.update(data.pop("extra"))
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True).encode())
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write-then-rename, so a crash or a full disk never leaves a half-written file behind.
+    os.replace is atomic on Windows and POSIX alike."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise StorageError(f"Cannot save {path.name} in {path.parent} ({exc.strerror}).",
+                           hint="Check free disk space and folder permissions.") from None

@@ -1,0 +1,164 @@
+"""The cached account, balance and usage history (implements app.core.cache.CacheStore)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from app.adapters.store.db import Database, from_text, to_text
+from app.core.cache import CachedState, SyncHealth
+from app.core.model import (
+    Account,
+    AccountStatus,
+    Balance,
+    EntryKind,
+    LedgerEntry,
+    PaymentMethod,
+    Plan,
+)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE cache_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        account_json TEXT,
+        balance_cents INTEGER,
+        cloud_as_of TEXT,
+        confirmed_at TEXT,
+        last_attempt_at TEXT,
+        last_error TEXT,
+        last_error_kind TEXT,
+        failing_since TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        ledger_cursor TEXT
+    );
+    INSERT INTO cache_state(id) VALUES (1);
+    CREATE TABLE ledger_entries (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        timestamp TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        feature TEXT,
+        amount_cents INTEGER NOT NULL,
+        balance_after_cents INTEGER NOT NULL,
+        job_id TEXT,
+        receipt TEXT,
+        coupon_code TEXT,
+        description TEXT
+    );
+    CREATE INDEX ledger_entries_job ON ledger_entries(job_id);
+    CREATE INDEX ledger_entries_time ON ledger_entries(timestamp);
+    CREATE TABLE active_alerts (key TEXT PRIMARY KEY)
+    """,
+]
+
+
+class CacheRepo:
+    def __init__(self, db: Database):
+        self._db = db
+        db.migrate("cache", MIGRATIONS)
+
+    def load_cache(self) -> CachedState:
+        row = self._db.query("SELECT * FROM cache_state WHERE id = 1")[0]
+        account = _account_from_json(row["account_json"]) if row["account_json"] else None
+        return CachedState(
+            account=account,
+            balance_cents=row["balance_cents"],
+            health=SyncHealth(
+                confirmed_at=from_text(row["confirmed_at"]),
+                cloud_as_of=from_text(row["cloud_as_of"]),
+                last_attempt_at=from_text(row["last_attempt_at"]),
+                last_error=row["last_error"],
+                last_error_kind=row["last_error_kind"],
+                failing_since=from_text(row["failing_since"]),
+                consecutive_failures=row["consecutive_failures"],
+                ledger_cursor=row["ledger_cursor"],
+            ),
+        )
+
+    def commit_ledger_page(self, entries: list[LedgerEntry], cursor: str) -> None:
+        with self._db.transaction() as conn:
+            start = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_entries").fetchone()[0]
+            for offset, e in enumerate(entries, start=1):
+                conn.execute(
+                    "INSERT OR IGNORE INTO ledger_entries(id, seq, timestamp, kind, feature,"
+                    " amount_cents, balance_after_cents, job_id, receipt, coupon_code, description)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (e.id, start + offset, to_text(e.timestamp), e.kind.value, e.feature,
+                     e.amount_cents, e.balance_after_cents, e.job_id, e.receipt, e.coupon_code,
+                     e.description),
+                )
+            conn.execute("UPDATE cache_state SET ledger_cursor = ? WHERE id = 1", (cursor,))
+
+    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE cache_state SET account_json=?, balance_cents=?, cloud_as_of=?,"
+                " confirmed_at=?, last_attempt_at=?, last_error=NULL, last_error_kind=NULL,"
+                " failing_since=NULL, consecutive_failures=0 WHERE id = 1",
+                (_account_to_json(account), balance.balance_cents, to_text(balance.as_of),
+                 to_text(confirmed_at), to_text(confirmed_at)),
+            )
+
+    def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE cache_state SET last_attempt_at=?, last_error=?, last_error_kind=?,"
+                " failing_since=COALESCE(failing_since, ?),"
+                " consecutive_failures=consecutive_failures + 1 WHERE id = 1",
+                (to_text(at), message, kind, to_text(at)),
+            )
+
+    def recent_entries(self, limit: int) -> list[LedgerEntry]:
+        rows = self._db.query(
+            "SELECT * FROM ledger_entries ORDER BY timestamp DESC, seq DESC LIMIT ?", (limit,)
+        )
+        return [_entry(r) for r in rows]
+
+    def entries_for_job(self, job_id: str) -> list[LedgerEntry]:
+        rows = self._db.query("SELECT * FROM ledger_entries WHERE job_id = ? ORDER BY seq",
+                              (job_id,))
+        return [_entry(r) for r in rows]
+
+    def entry_count(self) -> int:
+        return int(self._db.query("SELECT COUNT(*) FROM ledger_entries")[0][0])
+
+    def active_alert_keys(self) -> set[str]:
+        return {r["key"] for r in self._db.query("SELECT key FROM active_alerts")}
+
+    def set_active_alert_keys(self, keys: set[str]) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM active_alerts")
+            conn.executemany("INSERT INTO active_alerts(key) VALUES (?)", [(k,) for k in keys])
+
+
+def _entry(row: Any) -> LedgerEntry:
+    timestamp = from_text(row["timestamp"])
+    assert timestamp is not None
+    return LedgerEntry(
+        id=row["id"], timestamp=timestamp, kind=EntryKind(row["kind"]),
+        amount_cents=row["amount_cents"], balance_after_cents=row["balance_after_cents"],
+        feature=row["feature"], job_id=row["job_id"], receipt=row["receipt"],
+        coupon_code=row["coupon_code"], description=row["description"],
+    )
+
+
+def _account_to_json(account: Account) -> str:
+    data = asdict(account)
+    for key in ("renews_at", "expires_at", "grace_ends_at"):
+        data[key] = to_text(data[key])
+    for key in ("plan", "status", "primary_payment_method"):
+        data[key] = data[key].value
+    return json.dumps(data)
+
+
+def _account_from_json(text: str) -> Account:
+    data = json.loads(text)
+    return Account(
+        email=data["email"], plan=Plan(data["plan"]), status=AccountStatus(data["status"]),
+        primary_payment_method=PaymentMethod(data["primary_payment_method"]),
+        renews_at=from_text(data["renews_at"]), expires_at=from_text(data["expires_at"]),
+        grace_ends_at=from_text(data["grace_ends_at"]), dashboard_url=data.get("dashboard_url"),
+    )

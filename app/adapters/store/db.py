@@ -1,0 +1,155 @@
+"""One SQLite file shared by the tray app and command-line runs on the same booth PC.
+
+WAL lets readers and one writer work at once across processes; synchronous=FULL because this file
+holds money and guests' jobs (a power cut must not roll back a commit we already acted on).
+Each component owns its tables and its own numbered migrations, so features evolve separately.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app.core.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Database:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_versions"
+                " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, path) from None
+        _restrict_to_owner(path)
+        # One connection per Database; the lock makes it safe to share across our own threads,
+        # other processes are kept apart by SQLite's file locks.
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def migrate(self, component: str, migrations: Sequence[str]) -> None:
+        """Apply the component's migrations it has not seen yet, each in its own transaction."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT version FROM schema_versions WHERE component=?", (component,)
+            ).fetchone()
+        have = row["version"] if row else 0
+        if have > len(migrations):
+            raise StorageError(
+                f"The data file {self.path.name} was written by a newer version of the app.",
+                hint="Update the app, or start with --home pointing at a new folder.",
+            )
+        if have and have < len(migrations):
+            self.backup(f"before-{component}-v{len(migrations)}")
+        for version in range(have + 1, len(migrations) + 1):
+            with self.transaction() as conn:
+                for statement in _statements(migrations[version - 1]):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_versions(component, version) VALUES(?, ?)"
+                    " ON CONFLICT(component) DO UPDATE SET version=excluded.version",
+                    (component, version),
+                )
+
+    def backup(self, label: str) -> Path:
+        target = self.path.with_name(f"{self.path.stem}.{label}.bak")
+        with self._lock:
+            dest = sqlite3.connect(target)
+            try:
+                self._conn.backup(dest)
+            finally:
+                dest.close()
+        log.info("backed up %s to %s", self.path.name, target.name)
+        return target
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock up front, so two processes never both read
+        'free' and then both write (the job queue's claim relies on this)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from None
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from None
+
+    def integrity_check(self) -> str:
+        return str(self.query("PRAGMA integrity_check")[0][0])
+
+
+def storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
+    text = str(exc).lower()
+    if "full" in text:
+        return StorageError(f"The disk holding {path.parent} is full.",
+                            hint="Free some space; nothing was lost, the change was not saved.")
+    if "locked" in text or "busy" in text:
+        return StorageError(f"The data file {path.name} is busy in another program.",
+                            hint="Close other copies of the app and try again.")
+    if "readonly" in text or "unable to open" in text or "permission" in text:
+        return StorageError(f"Cannot write the data file {path}.",
+                            hint="Check that the folder exists and is writable.")
+    if "malformed" in text or "not a database" in text:
+        return StorageError(f"The data file {path.name} is damaged.",
+                            hint="Restore a .bak copy beside it, or start with a new --home.")
+    return StorageError(f"The data file {path.name} could not be used ({text}).")
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _restrict_to_owner(path: Path) -> None:
+    # POSIX: keep other local users out of the ledger and job history. On Windows the file
+    # inherits the per-user profile folder's ACL, which already does that.
+    if os.name == "posix":
+        for suffix in ("", "-wal", "-shm"):
+            candidate = path.with_name(path.name + suffix)
+            if candidate.exists():
+                os.chmod(candidate, 0o600)
+
+
+def to_text(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def from_text(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

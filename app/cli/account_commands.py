@@ -1,0 +1,68 @@
+"""`status` and `refresh`: the cached balance, as a person or a booth script reads it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app import APP_NAME
+from app.core.errors import MonitorError
+from app.core.status import StatusView, age_text
+from app.core.tray_state import attention_reasons, tray_state
+from app.runtime import Options, Runtime, utc_now
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    status = sub.add_parser("status", parents=[common],
+                            help="show the cached balance without touching the network")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(func=run_status)
+    refresh = sub.add_parser("refresh", parents=[common],
+                             help="sync with the cloud now, then show the balance")
+    refresh.add_argument("--json", action="store_true", help="print one JSON object")
+    refresh.set_defaults(func=run_refresh)
+
+
+def run_status(args: argparse.Namespace, options: Options) -> int:
+    runtime = Runtime(options)
+    try:
+        print_view(runtime.view(), as_json=args.json)
+        return 0
+    finally:
+        runtime.close()
+
+
+def run_refresh(args: argparse.Namespace, options: Options) -> int:
+    runtime = Runtime(options)
+    try:
+        outcome = runtime.refresh()
+        view = runtime.view()
+        print_view(view, as_json=args.json)
+        if not outcome.ok:
+            assert outcome.error is not None
+            raise_error: MonitorError = outcome.error
+            print(f"{APP_NAME}: refresh failed: {raise_error}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        runtime.close()
+
+
+def print_view(view: StatusView, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(view.to_json(), indent=2))
+        return
+    state = tray_state(view).value
+    acct = view.account
+    print(f"Balance  {view.balance_text()}  {age_text(view.as_of, utc_now())}")
+    if acct:
+        print(f"Account  {acct.email} ({acct.plan.value}, {acct.status.value})")
+    print(f"Cloud    {view.cloud_url or '(not set)'}")
+    flags = [f for f, on in (("stale", view.stale), ("offline", view.offline),
+                             ("low balance", view.low_balance)) if on]
+    print(f"State    {state}" + (f" ({', '.join(flags)})" if flags else ""))
+    if view.last_error:
+        print(f"Problem  {view.last_error}")
+    for reason in attention_reasons(view):
+        print(f"Action   {reason}")

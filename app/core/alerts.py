@@ -1,0 +1,119 @@
+"""What deserves a tray notification after a sync, and only once per occurrence.
+
+Each alert has a key; the caller remembers keys already shown (in the store, so a restart does not
+repeat them) and drops alerts whose key it has seen. Transitions (low balance, lost trust) are
+keyed by episode so a new episode notifies again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
+from app.core.money import dollars
+from app.core.status import StatusView, age_text, iso
+
+UPCOMING_RENEWAL = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    title: str
+    message: str
+    severity: str = "warning"  # "info" | "warning" | "critical"
+
+
+def alerts_for(
+    view: StatusView, new_entries: list[LedgerEntry], now: datetime
+) -> list[Alert]:
+    found: list[Alert] = []
+    if view.low_balance and view.balance_cents is not None and view.as_of is not None:
+        found.append(
+            Alert(
+                key=f"low-balance:{view.low_balance_cents}",
+                title="Credits running low",
+                message=f"{dollars(view.balance_cents)} left (below "
+                f"{dollars(view.low_balance_cents)}), {age_text(view.as_of, now)}. "
+                "All booths on the account share this balance.",
+            )
+        )
+    if view.untrusted and view.failing_since is not None:
+        found.append(
+            Alert(
+                key=f"untrusted:{iso(view.failing_since)}",
+                title="Balance can no longer be trusted",
+                message=f"No answer from the cloud since {age_text(view.failing_since, now)[6:]}:"
+                f" the balance shown is {age_text(view.as_of, now)}. {view.last_error or ''}",
+                severity="critical",
+            )
+        )
+    for entry in new_entries:
+        if entry.kind is EntryKind.SUBSCRIPTION_RENEWAL and entry.amount_cents < 0:
+            found.append(
+                Alert(
+                    key=f"renewal-entry:{entry.id}",
+                    title="Renewal paid from credits",
+                    message=f"{dollars(-entry.amount_cents)} for the subscription renewal was "
+                    "drawn from your AI credits. Set a card as primary payment method to stop it.",
+                )
+            )
+    found.extend(_account_alerts(view, now))
+    return found
+
+
+def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
+    acct = view.account
+    if acct is None:
+        return []
+    found = []
+    if (
+        acct.status is AccountStatus.ACTIVE
+        and acct.primary_payment_method is PaymentMethod.CREDITS
+        and acct.renews_at is not None
+        and now <= acct.renews_at <= now + UPCOMING_RENEWAL
+    ):
+        found.append(
+            Alert(
+                key=f"renewal-upcoming:{iso(acct.renews_at)}",
+                title="Renewal will be drawn from credits",
+                message=f"The plan renews on {acct.renews_at.astimezone():%d %b} and the primary "
+                "payment method is credits. Switch to a card in the dashboard to keep credits "
+                "for AI.",
+                severity="info",
+            )
+        )
+    if acct.status in (AccountStatus.EXPIRED, AccountStatus.SUSPENDED) and acct.grace_ends_at:
+        left = acct.grace_ends_at - now
+        found.append(
+            Alert(
+                key=f"grace:{acct.status.value}:{iso(acct.grace_ends_at)}",
+                title="Credits at risk: account grace period",
+                message=f"Plan {acct.status.value}. Unless you downgrade to Pay-As-You-Go by "
+                f"{acct.grace_ends_at.astimezone():%d %b} ({max(0, left.days)} days), the account "
+                f"closes and {view.balance_text()} in credits is removed.",
+                severity="critical",
+            )
+        )
+    if acct.status is AccountStatus.CLOSED:
+        found.append(
+            Alert(
+                key="account-closed",
+                title="Account closed",
+                message="Contact support now: credits are sometimes restored if you act within "
+                "days.",
+                severity="critical",
+            )
+        )
+    return found
+
+
+def fresh_alerts(current: list[Alert], active_before: set[str]) -> tuple[list[Alert], set[str]]:
+    """Alerts to show now, and the set of active keys to remember.
+
+    A condition notifies when it starts; when it clears its key drops out of the active set, so
+    the next episode (balance low again after a top-up) notifies again.
+    """
+    active = {a.key for a in current}
+    return [a for a in current if a.key not in active_before], active

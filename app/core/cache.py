@@ -1,0 +1,48 @@
+"""The cached copy of the account: what is kept between runs and how fresh it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from app.core.model import Account, Balance, LedgerEntry
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """When the cloud last confirmed our copy, and how the attempts since have gone.
+
+    `confirmed_at` is on this PC's clock (when the answer arrived), so ages never go negative
+    when the booth's clock and the cloud's disagree; the cloud's own `as_of` is kept beside it.
+    """
+
+    confirmed_at: datetime | None = None
+    cloud_as_of: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None
+    last_error_kind: str | None = None
+    failing_since: datetime | None = None
+    consecutive_failures: int = 0
+    ledger_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class CachedState:
+    account: Account | None = None
+    balance_cents: int | None = None
+    health: SyncHealth = field(default_factory=SyncHealth)
+
+
+class CacheStore(Protocol):
+    """Durable home of the cache (the SQLite adapter implements it)."""
+
+    def load_cache(self) -> CachedState: ...
+
+    def commit_ledger_page(self, entries: list[LedgerEntry], cursor: str) -> None: ...
+
+    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime) -> None: ...
+
+    def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None: ...
+
+    def recent_entries(self, limit: int) -> list[LedgerEntry]: ...

@@ -1,0 +1,24 @@
+"""What the core needs from the edges. Adapters implement these; tests use the real adapters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from app.core.model import Account, Balance, LedgerPage
+
+
+class AccountCloud(Protocol):
+    """The read side of the cloud contract used to keep the cache (docs/cloud-api.md)."""
+
+    def get_account(self) -> Account: ...
+
+    def get_balance(self) -> Balance: ...
+
+    def get_ledger(
+        self, *, cursor: str | None, since: datetime | None, limit: int
+    ) -> LedgerPage: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...

@@ -1,0 +1,129 @@
+"""The composition root: builds the adapters once and hands the core what it needs.
+
+The command line and the tray app both start here, so `status --json` and the tray icon can never
+disagree about where files live, which cloud is used or how the token is found.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from app.adapters.cloud_http import HttpCloud
+from app.adapters.logs import register_secret, setup_logging
+from app.adapters.paths import AppPaths, resolve_paths
+from app.adapters.secrets import SecretStore
+from app.adapters.settings_file import Settings, load_settings, save_settings
+from app.adapters.store import Database
+from app.adapters.store.cache_repo import CacheRepo
+from app.core.errors import NotConfigured
+from app.core.status import StatusView, ViewSettings, build_view
+from app.core.sync import SyncOutcome, SyncService
+
+if TYPE_CHECKING:
+    from app.democloud.server import DemoCloud
+
+log = logging.getLogger(__name__)
+
+CLOUD_ENV = "BOOTH_MONITOR_CLOUD_URL"
+DEMO_TOKEN = "demo-token"
+DEMO_LABEL = "embedded demo cloud"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Options:
+    home: str | None = None
+    cloud_url: str | None = None
+    demo: bool = False
+    demo_job_failure_rate: float = 0.1
+    verbose: bool = False
+
+
+class Runtime:
+    def __init__(self, options: Options):
+        self.options = options
+        base = resolve_paths(options.home)
+        self.paths: AppPaths = base.for_profile("demo") if options.demo else base
+        self.paths.create()
+        setup_logging(self.paths.log_file, verbose=options.verbose)
+        self.settings: Settings = load_settings(self.paths.settings_file)
+        self.secrets = SecretStore(self.paths.fallback_secrets_file)
+        self.db = Database(self.paths.store_file)
+        self.cache = CacheRepo(self.db)
+        self._demo: DemoCloud | None = None
+        self._cloud: HttpCloud | None = None
+
+    # -- which cloud ---------------------------------------------------------------------------
+
+    @property
+    def cloud_url(self) -> str:
+        if self.options.demo:
+            return self._demo.url if self._demo else DEMO_LABEL
+        return (self.options.cloud_url or os.environ.get(CLOUD_ENV) or self.settings.cloud_url
+                ).rstrip("/")
+
+    def start_demo_cloud(self) -> DemoCloud:
+        """The demo cloud runs in this process on an ephemeral loopback port; its ledger lives
+        in the demo profile's data folder so the demo account survives restarts too."""
+        if self._demo is None:
+            from app.democloud.server import DemoCloud
+
+            self._demo = DemoCloud(
+                self.paths.data_dir / "demo-cloud.sqlite3",
+                token=DEMO_TOKEN,
+                job_failure_rate=self.options.demo_job_failure_rate,
+            )
+            self._demo.start()
+            log.info("embedded demo cloud listening on %s", self._demo.url)
+        return self._demo
+
+    def cloud(self) -> HttpCloud:
+        if self._cloud is None:
+            if self.options.demo:
+                self._cloud = HttpCloud(self.start_demo_cloud().url, DEMO_TOKEN)
+            else:
+                url = self.cloud_url
+                if not url:
+                    raise NotConfigured(
+                        "No cloud URL is set.",
+                        hint="Use --cloud URL, BOOTH_MONITOR_CLOUD_URL or Settings.",
+                    )
+                token = self.secrets.get_token(url).value
+                register_secret(token)
+                self._cloud = HttpCloud(url, token)
+        return self._cloud
+
+    def reset_cloud(self) -> None:
+        """Forget the client after Settings changed the URL or token."""
+        if self._cloud is not None:
+            self._cloud.close()
+            self._cloud = None
+
+    # -- what the operator sees ----------------------------------------------------------------
+
+    def view_settings(self) -> ViewSettings:
+        return ViewSettings(cloud_url=self.cloud_url,
+                            low_balance_cents=self.settings.low_balance_cents)
+
+    def view(self) -> StatusView:
+        return build_view(self.cache.load_cache(), utc_now(), self.view_settings())
+
+    def refresh(self) -> SyncOutcome:
+        return SyncService(self.cloud(), self.cache, utc_now).refresh()
+
+    def save_settings(self) -> None:
+        save_settings(self.paths.settings_file, self.settings)
+
+    def close(self) -> None:
+        if self._cloud is not None:
+            self._cloud.close()
+        if self._demo is not None:
+            self._demo.stop()
+        self.db.close()
