@@ -1,0 +1,197 @@
+"""Starting the tray app: one instance per data folder, a worker thread, then the tray or window."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from importlib import resources
+
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from app import APP_NAME
+from app.adapters.paths import resolve_paths
+from app.core.alerts import Alert
+from app.gui.monitor_worker import MonitorWorker, Snapshot
+from app.gui.settings_dialog import SettingsDialog
+from app.gui.status_window import StatusWindow
+from app.gui.tray import TrayController
+from app.runtime import Options
+
+log = logging.getLogger(__name__)
+
+# Benchmarks set this to learn when the UI is really on screen (see benchmarks/footprint.py).
+READY_FILE_ENV = "BOOTH_MONITOR_READY_FILE"
+SHOW_COMMAND = b"show\n"
+STOP_GRACE_MS = 5_000
+
+
+def instance_name(options: Options) -> str:
+    """One running copy per data folder: two --home folders (or demo and real) may run side by
+    side, a second launch on the same folder hands over to the first."""
+    paths = resolve_paths(options.home)
+    key = f"{paths.data_dir}|{'demo' if options.demo else ''}"
+    user = os.environ.get("USERNAME") or os.environ.get("USER") or ""
+    return f"{APP_NAME}-{hashlib.sha256((user + key).encode()).hexdigest()[:16]}"
+
+
+def hand_over_to_running_copy(name: str) -> bool:
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    if not socket.waitForConnected(500):
+        return False
+    socket.write(SHOW_COMMAND)
+    socket.waitForBytesWritten(1000)
+    socket.disconnectFromServer()
+    return True
+
+
+class MonitorApp(QObject):
+    """Wires the worker thread to the tray, the window and the dialogs."""
+
+    _start_worker = Signal()
+    _refresh = Signal()
+    _settings = Signal(object, object)
+    _demo = Signal(str, object)
+    _network_hint = Signal()
+
+    def __init__(self, app: QApplication, options: Options, *, tray_available: bool):
+        super().__init__()
+        self.app = app
+        self.options = options
+        self.snapshot: Snapshot | None = None
+        self.tray_available = tray_available
+        self._dialog: SettingsDialog | None = None
+
+        self.thread = QThread()
+        self.thread.setObjectName("monitor-worker")
+        self.worker = MonitorWorker(options)
+        self.worker.moveToThread(self.thread)
+        self._start_worker.connect(self.worker.start)
+        self._refresh.connect(self.worker.refresh_now)
+        self._settings.connect(self.worker.apply_settings)
+        self._demo.connect(self.worker.demo_scenario)
+        self._network_hint.connect(self.worker.network_changed)
+        self.worker.snapshot.connect(self._on_snapshot)
+        self.worker.alert.connect(self._on_alert)
+        self.worker.problem.connect(self._on_problem)
+        self.worker.stopped.connect(self.thread.quit)
+        self.thread.finished.connect(self.app.quit)
+
+        self.window = StatusWindow()
+        self.window.refresh_requested.connect(self._refresh.emit)
+        self.window.settings_requested.connect(self.open_settings)
+        self.window.dashboard_requested.connect(self.open_dashboard)
+        self.tray = TrayController(self)
+        self.tray.refresh_requested.connect(self._refresh.emit)
+        self.tray.show_window_requested.connect(self.show_window)
+        self.tray.settings_requested.connect(self.open_settings)
+        self.tray.dashboard_requested.connect(self.open_dashboard)
+        self.tray.demo_requested.connect(self._demo.emit)
+        self.tray.quit_requested.connect(self.quit)
+        if not tray_available:
+            # No tray (some Linux desktops, kiosk shells): the window is the app, closing quits.
+            self.window.closed.connect(self.quit)
+
+    def start(self) -> None:
+        self.thread.start()
+        self._start_worker.emit()
+        if self.tray_available:
+            self.tray.show()
+        else:
+            self.show_window()
+        self._watch_network()
+        log.info("ui shown (%s)", "tray" if self.tray_available else "window")
+        _mark_ready()
+
+    def show_window(self) -> None:
+        self.window.show()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def open_settings(self) -> None:
+        if self.snapshot is None:
+            return
+        self._dialog = SettingsDialog(self.snapshot)
+        self._dialog.submitted.connect(self._settings.emit)
+        self._dialog.show()
+
+    def open_dashboard(self) -> None:
+        view = self.snapshot.view() if self.snapshot else None
+        url = ((view.account.dashboard_url if view and view.account else None)
+               or (self.snapshot.settings.dashboard_url if self.snapshot else "")
+               or (view.cloud_url if view else ""))
+        if url.startswith(("http://", "https://")):
+            QDesktopServices.openUrl(QUrl(url))
+
+    def quit(self) -> None:
+        # The worker closes the store and the demo cloud on its own thread; the app quits when
+        # that thread finishes, or after a grace period if a network call is still hanging.
+        QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
+        QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        self.tray.set_snapshot(snap)
+        self.window.set_snapshot(snap)
+
+    def _on_alert(self, alert: Alert) -> None:
+        self.window.show_alert(alert)
+        if self.tray_available:
+            self.tray.notify(alert)
+
+    def _on_problem(self, title: str, message: str) -> None:
+        self._on_alert(Alert(key="", title=title, message=message, severity="warning"))
+
+    def _watch_network(self) -> None:
+        # Only a hint to look sooner: the worker's own request decides whether we are online.
+        if QNetworkInformation.loadBackendByFeatures(QNetworkInformation.Feature.Reachability):
+            info = QNetworkInformation.instance()
+            info.reachabilityChanged.connect(lambda _r: self._network_hint.emit())
+
+
+def _mark_ready() -> None:
+    target = os.environ.get(READY_FILE_ENV)
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(f"{time.time()}\n")
+
+
+def _style() -> str:
+    return (resources.files("app.resources") / "style.qss").read_text(encoding="utf-8")
+
+
+def run_gui(options: Options) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setQuitOnLastWindowClosed(False)
+    name = instance_name(options)
+    if hand_over_to_running_copy(name):
+        print(f"{APP_NAME} is already running; brought it to the front.")
+        return 0
+    server = QLocalServer()
+    QLocalServer.removeServer(name)  # a copy that crashed may have left its socket file behind
+    server.listen(name)
+    app.setStyleSheet(_style())
+    monitor = MonitorApp(app, options, tray_available=QSystemTrayIcon.isSystemTrayAvailable())
+    server.newConnection.connect(lambda: _serve_second_launch(server, monitor))
+    monitor.start()
+    return app.exec()
+
+
+def _serve_second_launch(server: QLocalServer, monitor: MonitorApp) -> None:
+    conn = server.nextPendingConnection()
+    if conn is None:
+        return
+
+    def read() -> None:
+        if bytes(conn.readAll().data()).startswith(SHOW_COMMAND.strip()):
+            monitor.show_window()
+        conn.disconnectFromServer()
+
+    conn.readyRead.connect(read)

@@ -1,0 +1,191 @@
+"""The tray app's worker: owns the Runtime (disk, network, keyring) on its own QThread.
+
+The GUI thread never touches the store or the cloud: it sends requests to these slots through
+queued signals and draws whatever Snapshot comes back. Like Dangerzone's runner threads, this
+class only schedules core work and turns results into signals; the rules live in app.core.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from app.adapters.logs import register_secret
+from app.adapters.settings_file import Settings
+from app.core.alerts import Alert, alerts_for, fresh_alerts
+from app.core.backoff import Backoff
+from app.core.cache import CachedState
+from app.core.errors import MonitorError
+from app.core.model import LedgerEntry
+from app.core.status import StatusView, ViewSettings, build_view
+from app.runtime import Options, Runtime, utc_now
+
+log = logging.getLogger(__name__)
+
+RECENT_ENTRIES = 50
+# After the OS says the network is back, or after a demo scenario, look again this soon.
+SOON_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the widgets show, built on the worker thread and handed over whole."""
+
+    state: CachedState
+    view_settings: ViewSettings
+    settings: Settings
+    recent: list[LedgerEntry] = field(default_factory=list)
+    syncing: bool = False
+    secret_note: str = ""
+    demo: bool = False
+
+    def view(self) -> StatusView:
+        # Recomputed on every call so ages and staleness move on between syncs.
+        return build_view(self.state, utc_now(), self.view_settings)
+
+
+class MonitorWorker(QObject):
+    snapshot = Signal(object)  # Snapshot
+    alert = Signal(object)  # app.core.alerts.Alert
+    problem = Signal(str, str)  # title, message: an action the operator asked for failed
+    ready = Signal()
+    stopped = Signal()
+
+    def __init__(self, options: Options, backoff: Backoff | None = None):
+        super().__init__()
+        self._options = options
+        self._backoff = backoff or Backoff()
+        self._rng = random.Random()
+        self._runtime: Runtime | None = None
+        self._timer: QTimer | None = None
+        self._syncing = False
+
+    # -- lifecycle (called on the worker thread) -----------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        try:
+            self._runtime = Runtime(self._options)
+            if self._options.demo:
+                self._runtime.start_demo_cloud()
+        except MonitorError as error:
+            log.error("cannot start: %s", error)
+            self.problem.emit("Booth Credit Monitor cannot start", str(error))
+            return
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.refresh_now)
+        self._publish()
+        self.ready.emit()
+        self._schedule(SOON_SECONDS)
+
+    @Slot()
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+        self.stopped.emit()
+
+    # -- requests from the GUI -----------------------------------------------------------------
+
+    @Slot()
+    def refresh_now(self) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        self._syncing = True
+        self._publish()
+        try:
+            before = runtime.cache.active_alert_keys()
+            outcome = runtime.refresh()
+            view = runtime.view()
+            shown, active = fresh_alerts(alerts_for(view, outcome.new_entries, utc_now()), before)
+            runtime.cache.set_active_alert_keys(active)
+        except MonitorError as error:
+            # Not configured, disk full, keyring locked: nothing a retry fixes by itself soon.
+            log.warning("refresh not possible: %s", error)
+            self._syncing = False
+            self._publish()
+            self.problem.emit("Balance not refreshed", str(error))
+            self._schedule(self._backoff.cap)
+            return
+        self._syncing = False
+        self._publish()
+        for item in shown:
+            log.info("alert: %s: %s", item.title, item.message)
+            self.alert.emit(item)
+        if outcome.ok:
+            self._schedule(runtime.settings.refresh_interval_seconds)
+        else:
+            failures = runtime.cache.load_cache().health.consecutive_failures
+            self._schedule(self._backoff.delay(failures, self._rng, outcome.retry_after))
+
+    @Slot()
+    def network_changed(self) -> None:
+        """The OS thinks the network changed: a hint to look now, never a verdict."""
+        self._schedule(SOON_SECONDS)
+
+    @Slot(object, object)
+    def apply_settings(self, changes: dict[str, Any], token: str | None) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        try:
+            runtime.settings = replace(runtime.settings, **changes)
+            runtime.save_settings()
+            if token:
+                register_secret(token)
+                where = runtime.secrets.set_token(runtime.cloud_url, token)
+                log.info("API token saved (%s)", where)
+        except MonitorError as error:
+            self.problem.emit("Settings not saved", str(error))
+            return
+        runtime.reset_cloud()
+        self._schedule(0)
+
+    @Slot(str, object)
+    def demo_scenario(self, name: str, payload: dict[str, Any]) -> None:
+        runtime = self._runtime
+        if runtime is None or not self._options.demo:
+            return
+        try:
+            runtime.cloud().request("POST", f"/demo/scenarios/{name}", json=payload)
+        except MonitorError as error:
+            self.problem.emit("Demo scenario failed", str(error))
+            return
+        log.info("demo scenario %s started", name)
+        self._schedule(SOON_SECONDS)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _schedule(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.start(int(max(0.0, seconds) * 1000))
+
+    def _publish(self) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        try:
+            snap = Snapshot(
+                state=runtime.cache.load_cache(),
+                view_settings=runtime.view_settings(),
+                settings=replace(runtime.settings),
+                recent=runtime.cache.recent_entries(RECENT_ENTRIES),
+                syncing=self._syncing,
+                secret_note=runtime.secrets.describe(),
+                demo=self._options.demo,
+            )
+        except MonitorError as error:
+            self.problem.emit("Cannot read the local data", str(error))
+            return
+        self.snapshot.emit(snap)
+
+
+__all__ = ["Alert", "MonitorWorker", "Snapshot"]
