@@ -1,0 +1,109 @@
+"""The tray app driven as an operator would, offscreen, against the embedded demo cloud."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QApplication
+
+from app.core.money import dollars
+from app.core.tray_state import TrayState, tray_state
+from app.gui.main import MonitorApp
+from app.gui.tray import tooltip_text
+from app.runtime import Options
+
+
+@pytest.fixture
+def monitor(qtbot, qapp, home, memory_keyring):
+    app = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    app.start()
+    qtbot.waitUntil(lambda: app.snapshot is not None and app.snapshot.state.balance_cents
+                    is not None, timeout=15_000)
+    yield app
+    with qtbot.waitSignal(app.thread.finished, timeout=10_000):
+        app.quit()
+
+
+def test_window_shows_balance_with_its_age(monitor, qtbot):
+    view = monitor.snapshot.view()
+    assert monitor.window.isVisible()  # no system tray offscreen: the window is the UI
+    assert monitor.window.balance.text() == dollars(view.balance_cents)
+    assert "as of" in monitor.window.age.text()
+    assert monitor.window.activity.rowCount() > 5
+    assert tray_state(view) in (TrayState.OK, TrayState.LOW)
+    assert dollars(view.balance_cents) in tooltip_text(view)
+
+
+def test_the_worker_never_runs_on_the_gui_thread(monitor):
+    assert monitor.worker.thread() is monitor.thread
+    assert monitor.thread is not QApplication.instance().thread()
+    assert isinstance(monitor.thread, QThread) and monitor.thread.isRunning()
+
+
+def test_outage_turns_the_window_stale_and_back(monitor, qtbot):
+    monitor._demo.emit("outage", {"mode": "drop", "seconds": 0})
+    qtbot.waitUntil(lambda: monitor.snapshot.view().offline, timeout=15_000)
+    assert "offline" in monitor.window.age.text()
+    assert monitor.window.state.text() == "NOT CURRENT"
+    monitor._demo.emit("restore", {})
+    qtbot.waitUntil(lambda: not monitor.snapshot.view().stale, timeout=15_000)
+
+
+def test_low_balance_notifies_and_paints_the_icon(monitor, qtbot):
+    balance = monitor.snapshot.state.balance_cents
+    with qtbot.waitSignal(monitor.worker.alert, timeout=15_000,
+                          check_params_cb=lambda a: a.key.startswith("low-balance")):
+        monitor._settings.emit({"low_balance_cents": balance + 100}, None)
+    assert tray_state(monitor.snapshot.view()) is TrayState.LOW
+    assert "Credits running low" in monitor.window.last_alert.text()
+
+
+def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyring):
+    app = MonitorApp(qapp, Options(home=str(home), cloud_url="http://127.0.0.1:9"),
+                     tray_available=False)
+    app.start()
+    qtbot.waitUntil(lambda: app.snapshot is not None, timeout=10_000)
+    app.open_settings()
+    dialog = app._dialog
+    dialog.account_email.setText("op@booth.test")
+    dialog.low_balance.setValue(12.5)
+    dialog.token.setText("sekrit-token-123")
+    dialog._save()
+    settings_file = home / "config" / "settings.json"
+    qtbot.waitUntil(lambda: settings_file.exists()
+                    and json.loads(settings_file.read_text()).get("low_balance_cents") == 1250,
+                    timeout=10_000)
+    assert "sekrit" not in settings_file.read_text()
+    assert "sekrit-token-123" in memory_keyring.items.values()
+    # nothing is listening on port 9: the failure is shown, never the token
+    qtbot.waitUntil(lambda: app.snapshot.view().last_error is not None, timeout=10_000)
+    assert "sekrit" not in (app.snapshot.view().last_error or "")
+    with qtbot.waitSignal(app.thread.finished, timeout=10_000):
+        app.quit()
+
+
+def test_second_launch_hands_over_to_the_running_copy(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "BOOTH_MONITOR_HOME": str(tmp_path),
+           "BOOTH_MONITOR_READY_FILE": str(tmp_path / "ready")}
+    first = subprocess.Popen([sys.executable, "-m", "app", "--demo"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "ready").exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "first copy never showed its UI"
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, "-m", "app", "--demo"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stdout
+        assert first.poll() is None  # the first copy is still the one running
+    finally:
+        first.terminate()
+        first.wait(10)
