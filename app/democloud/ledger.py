@@ -1,0 +1,224 @@
+"""The credit ledger: the only way money moves, and how clients page through it.
+
+Every change to a balance is one ledger row written in the same transaction as the balance
+update, so `accounts.balance_cents` always equals the sum of the account's entries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+from typing import Any
+
+from app.democloud.clock import new_id, now_ts
+from app.democloud.problems import bad_request, unprocessable
+
+ENTRY_KINDS = (
+    "ai_run",
+    "sms",
+    "purchase",
+    "subscription_renewal",
+    "coupon_bonus",
+    "refund",
+    "adjustment",
+)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+
+
+def record(
+    conn: sqlite3.Connection,
+    account_id: int,
+    *,
+    kind: str,
+    amount_cents: int,
+    description: str,
+    timestamp: str | None = None,
+    feature: str | None = None,
+    job_id: str | None = None,
+    receipt: str | None = None,
+    coupon_code: str | None = None,
+    refund_request_id: str | None = None,
+    entry_id: str | None = None,
+) -> dict[str, Any]:
+    """Append one entry and move the balance with it. Call inside Database.tx()."""
+    if kind not in ENTRY_KINDS:
+        raise ValueError(f"unknown ledger entry kind {kind!r}")
+    (balance,) = conn.execute(
+        "SELECT balance_cents FROM accounts WHERE id = ?", (account_id,)
+    ).fetchone()
+    after = balance + amount_cents
+    entry_id = entry_id or new_id("le")
+    conn.execute("UPDATE accounts SET balance_cents = ? WHERE id = ?", (after, account_id))
+    conn.execute(
+        "INSERT INTO ledger_entries (id, account_id, timestamp, kind, feature, amount_cents,"
+        " balance_after_cents, job_id, receipt, coupon_code, refund_request_id, description)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry_id,
+            account_id,
+            timestamp or now_ts(),
+            kind,
+            feature,
+            amount_cents,
+            after,
+            job_id,
+            receipt,
+            coupon_code,
+            refund_request_id,
+            description,
+        ),
+    )
+    return get_entry(conn, account_id, entry_id) or {}
+
+
+def entry_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "timestamp": row["timestamp"],
+        "kind": row["kind"],
+        "feature": row["feature"],
+        "amount_cents": row["amount_cents"],
+        "balance_after_cents": row["balance_after_cents"],
+        "job_id": row["job_id"],
+        "receipt": row["receipt"],
+        "coupon_code": row["coupon_code"],
+        "refund_request_id": row["refund_request_id"],
+        "description": row["description"],
+    }
+
+
+def get_entry(conn: sqlite3.Connection, account_id: int, entry_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT * FROM ledger_entries WHERE id = ? AND account_id = ?", (entry_id, account_id)
+    ).fetchone()
+    return entry_json(row) if row else None
+
+
+def balance_json(conn: sqlite3.Connection, account_id: int) -> dict[str, Any]:
+    (balance,) = conn.execute(
+        "SELECT balance_cents FROM accounts WHERE id = ?", (account_id,)
+    ).fetchone()
+    last = conn.execute(
+        "SELECT id FROM ledger_entries WHERE account_id = ? ORDER BY seq DESC LIMIT 1",
+        (account_id,),
+    ).fetchone()
+    return {
+        "balance_cents": balance,
+        "currency": "USD",
+        "as_of": now_ts(),
+        "last_entry_id": last["id"] if last else None,
+    }
+
+
+def ledger_sum(conn: sqlite3.Connection, account_id: int) -> int:
+    (total,) = conn.execute(
+        "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger_entries WHERE account_id = ?",
+        (account_id,),
+    ).fetchone()
+    return int(total)
+
+
+# Cursors are opaque to clients but simple for us: a tag (so a refund cursor cannot be replayed
+# against the ledger) and the recording sequence number the next page starts after.
+def encode_cursor(tag: str, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{tag}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(tag: str, cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        found_tag, _, number = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        seq = int(number)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise bad_request("The cursor is not one this server issued.") from exc
+    if found_tag != tag or not number.isdigit():
+        raise bad_request("The cursor is not one this server issued.")
+    return seq
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit():
+        raise bad_request("limit must be a whole number.")
+    limit = int(raw)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise unprocessable(f"limit must be between 1 and {MAX_LIMIT}.")
+    return limit
+
+
+def page(
+    conn: sqlite3.Connection,
+    account_id: int,
+    *,
+    after_seq: int,
+    since: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """One page in recording order. Call inside Database.read() so the cursor matches the page."""
+    sql = "SELECT * FROM ledger_entries WHERE account_id = ? AND seq > ?"
+    params: list[Any] = [account_id, after_seq]
+    if since is not None:
+        sql += " AND timestamp >= ?"
+        params.append(since)
+    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit + 1)).fetchall()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if has_more:
+        next_seq = rows[-1]["seq"]
+    else:
+        # Nothing matching is left: resume after everything recorded so far, including entries
+        # the `since` filter skipped, so an incremental sync never sees them twice.
+        (last,) = conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM ledger_entries WHERE account_id = ?",
+            (account_id,),
+        ).fetchone()
+        next_seq = max(after_seq, last)
+    return {
+        "entries": [entry_json(row) for row in rows],
+        "next_cursor": encode_cursor("ledger", next_seq),
+        "has_more": has_more,
+    }
+
+
+def schedule(
+    conn: sqlite3.Connection,
+    account_id: int,
+    *,
+    due_at: float,
+    timestamp: str,
+    kind: str,
+    amount_cents: int,
+    description: str,
+    receipt: str | None = None,
+    coupon_code: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO scheduled_entries (account_id, due_at, timestamp, kind, amount_cents,"
+        " receipt, coupon_code, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (account_id, due_at, timestamp, kind, amount_cents, receipt, coupon_code, description),
+    )
+
+
+def record_due(conn: sqlite3.Connection, now: float) -> float | None:
+    """Write scheduled entries whose time has come; return when the next one is due."""
+    for row in conn.execute(
+        "SELECT * FROM scheduled_entries WHERE due_at <= ? ORDER BY due_at, id", (now,)
+    ).fetchall():
+        record(
+            conn,
+            row["account_id"],
+            kind=row["kind"],
+            amount_cents=row["amount_cents"],
+            description=row["description"],
+            timestamp=row["timestamp"],
+            receipt=row["receipt"],
+            coupon_code=row["coupon_code"],
+        )
+        conn.execute("DELETE FROM scheduled_entries WHERE id = ?", (row["id"],))
+    (nxt,) = conn.execute("SELECT MIN(due_at) FROM scheduled_entries").fetchone()
+    return nxt
