@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from app import APP_NAME, __version__
 from app.cli import account_commands
 from app.core.errors import MonitorError
+from app.democloud import cli as democloud_cli
 from app.runtime import Options
 
 # Modules that add subcommands; each exposes register(subparsers, common).
-COMMAND_MODULES = [account_commands]
+COMMAND_MODULES = [account_commands, democloud_cli]
 
 EXIT_FAILED = 1
 
