@@ -41,12 +41,13 @@ def test_refresh_then_status_offline_shows_the_cached_figure(home, demo_cloud):
     assert data["balance_cents"] > 0 and data["stale"] is False
     assert data["account_email"] == "demo@booth.example"
 
+    url = demo_cloud.url
     demo_cloud.stop()
-    cached = json.loads(cli(home, "status", "--json", "--cloud", demo_cloud.url).stdout)
+    cached = json.loads(cli(home, "status", "--json", "--cloud", url).stdout)
     assert cached["balance_cents"] == data["balance_cents"]
     assert cached["age_seconds"] >= 0 and cached["as_of"] == data["as_of"]
 
-    failed = cli(home, "refresh", "--json", "--cloud", demo_cloud.url, env_extra=token)
+    failed = cli(home, "refresh", "--json", "--cloud", url, env_extra=token)
     reason = assert_one_line_reason(failed)
     assert "cannot connect" in reason.lower()
     after = json.loads(failed.stdout)

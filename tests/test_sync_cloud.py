@@ -39,8 +39,8 @@ def all_entry_ids(cloud) -> list[str]:
 def runtime_for(home, memory_keyring):
     made = []
 
-    def make(cloud, token=TOKEN) -> Runtime:
-        runtime = Runtime(Options(home=str(home), cloud_url=cloud.url))
+    def make(url: str, token=TOKEN) -> Runtime:
+        runtime = Runtime(Options(home=str(home), cloud_url=url))
         runtime.secrets.set_token(runtime.cloud_url, token)
         made.append(runtime)
         return runtime
@@ -51,7 +51,7 @@ def runtime_for(home, memory_keyring):
 
 
 def test_refresh_caches_balance_account_and_whole_history(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud)
+    runtime = runtime_for(demo_cloud.url)
     outcome = runtime.refresh()
     assert outcome.ok, outcome.error
     view = runtime.view()
@@ -64,7 +64,7 @@ def test_refresh_caches_balance_account_and_whole_history(demo_cloud, runtime_fo
 
 
 def test_second_refresh_fetches_only_what_is_new(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud)
+    runtime = runtime_for(demo_cloud.url)
     runtime.refresh()
     before = runtime.cache.entry_count()
     assert runtime.refresh().new_entries == []
@@ -76,7 +76,7 @@ def test_second_refresh_fetches_only_what_is_new(demo_cloud, runtime_for):
 
 
 def test_late_purchase_recorded_after_the_cursor_still_arrives(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud)
+    runtime = runtime_for(demo_cloud.url)
     runtime.refresh()
     scenario(demo_cloud, "late-purchase", amount_cents=5000, delay_seconds=1)
     purchases = lambda: [e for e in runtime.refresh().new_entries  # noqa: E731
@@ -86,13 +86,14 @@ def test_late_purchase_recorded_after_the_cursor_still_arrives(demo_cloud, runti
 
 
 def test_cache_survives_restart_and_outage(demo_cloud, runtime_for, home):
-    first = runtime_for(demo_cloud)
+    url = demo_cloud.url
+    first = runtime_for(url)
     assert first.refresh().ok
     balance = first.view().balance_cents
     first.close()
     demo_cloud.stop()
 
-    second = runtime_for(demo_cloud)
+    second = runtime_for(url)
     assert second.view().balance_cents == balance  # straight from the SQLite file
     outcome = second.refresh()
     assert isinstance(outcome.error, CloudUnreachable)
@@ -104,7 +105,7 @@ def test_cache_survives_restart_and_outage(demo_cloud, runtime_for, home):
 
 
 def test_wrong_token_is_an_auth_problem_the_operator_must_fix(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud, token="not-the-token")
+    runtime = runtime_for(demo_cloud.url, token="not-the-token")
     outcome = runtime.refresh()
     assert isinstance(outcome.error, AuthFailed)
     assert "not-the-token" not in str(outcome.error)
@@ -113,14 +114,14 @@ def test_wrong_token_is_an_auth_problem_the_operator_must_fix(demo_cloud, runtim
 
 
 def test_revoked_token_says_expired(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud)
+    runtime = runtime_for(demo_cloud.url)
     scenario(demo_cloud, "revoke-token")
     error = runtime.refresh().error
     assert isinstance(error, AuthFailed) and "expired" in error.message
 
 
 def test_captive_portal_is_offline_not_data(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud)
+    runtime = runtime_for(demo_cloud.url)
     assert runtime.refresh().ok
     balance = runtime.view().balance_cents
     scenario(demo_cloud, "outage", mode="captive_portal", seconds=0)
@@ -132,7 +133,7 @@ def test_captive_portal_is_offline_not_data(demo_cloud, runtime_for):
 
 
 def test_503_carries_retry_after(demo_cloud, runtime_for):
-    runtime = runtime_for(demo_cloud)
+    runtime = runtime_for(demo_cloud.url)
     scenario(demo_cloud, "outage", mode="503", seconds=0)
     error = runtime.refresh().error
     assert isinstance(error, CloudUnavailable) and error.retry_after is not None

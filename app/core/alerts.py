@@ -15,6 +15,8 @@ from app.core.money import dollars
 from app.core.status import StatusView, age_text, iso
 
 UPCOMING_RENEWAL = timedelta(days=3)
+# The first sync of a new cache brings months of history: only entries this recent are news.
+NEWS_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ def alerts_for(
             )
         )
     for entry in new_entries:
+        if entry.timestamp < now - NEWS_WINDOW:
+            continue
         if entry.kind is EntryKind.SUBSCRIPTION_RENEWAL and entry.amount_cents < 0:
             found.append(
                 Alert(

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -163,7 +164,13 @@ def _mark_ready() -> None:
 
 
 def _style() -> str:
-    return (resources.files("app.resources") / "style.qss").read_text(encoding="utf-8")
+    # Installed, resources/ is the package app.resources; run from a source checkout (where the
+    # checkout's app/ shadows the installed mapping) it is the folder beside app/.
+    try:
+        return (resources.files("app.resources") / "style.qss").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        beside = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
+        return beside.read_text(encoding="utf-8") if beside.exists() else ""
 
 
 def run_gui(options: Options) -> int:

@@ -53,6 +53,7 @@ class StatusWindow(QWidget):
         self.setWindowIcon(state_icon(TrayState.OK))
         self.resize(620, 560)
         self._snapshot: Snapshot | None = None
+        self._alerts: list[str] = []  # the last few notifications, newest first
 
         self.balance = QLabel("—")
         self.balance.setObjectName("balance")
@@ -111,7 +112,9 @@ class StatusWindow(QWidget):
         self._fill_activity(snap.recent)
 
     def show_alert(self, alert: Alert) -> None:
-        self.last_alert.setText(f"<b>{alert.title}</b>: {alert.message}")
+        stamp = utc_now().astimezone().strftime("%H:%M")
+        self._alerts = [f"{stamp} <b>{alert.title}</b>: {alert.message}", *self._alerts][:3]
+        self.last_alert.setText("<br>".join(self._alerts))
 
     def showEvent(self, event: QShowEvent) -> None:
         self._render()

@@ -73,3 +73,8 @@ def test_expired_plan_warns_about_grace_period_with_amount():
     expired = replace(ACCOUNT, status=AccountStatus.EXPIRED, grace_ends_at=NOW + timedelta(days=9))
     alerts = [a for a in alerts_for(view(account=expired), [], NOW) if a.key.startswith("grace")]
     assert alerts and "$50.00" in alerts[0].message and "9 days" in alerts[0].message
+
+
+def test_old_history_from_a_first_sync_is_not_news():
+    old = LedgerEntry("e1", NOW - timedelta(days=20), EntryKind.SUBSCRIPTION_RENEWAL, -5000, 1)
+    assert not [a for a in alerts_for(view(), [old], NOW) if a.key.startswith("renewal-entry")]

@@ -60,8 +60,8 @@ def test_low_balance_notifies_and_paints_the_icon(monitor, qtbot):
     with qtbot.waitSignal(monitor.worker.alert, timeout=15_000,
                           check_params_cb=lambda a: a.key.startswith("low-balance")):
         monitor._settings.emit({"low_balance_cents": balance + 100}, None)
+    qtbot.waitUntil(lambda: "Credits running low" in monitor.window.last_alert.text())
     assert tray_state(monitor.snapshot.view()) is TrayState.LOW
-    assert "Credits running low" in monitor.window.last_alert.text()
 
 
 def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyring):
