@@ -68,6 +68,7 @@ class MonitorApp(QObject):
         self.snapshot: Snapshot | None = None
         self.tray_available = tray_available
         self._dialog: SettingsDialog | None = None
+        app.setStyleSheet(_style())
 
         self.thread = QThread()
         self.thread.setObjectName("monitor-worker")
@@ -184,7 +185,6 @@ def run_gui(options: Options) -> int:
     server = QLocalServer()
     QLocalServer.removeServer(name)  # a copy that crashed may have left its socket file behind
     server.listen(name)
-    app.setStyleSheet(_style())
     monitor = MonitorApp(app, options, tray_available=QSystemTrayIcon.isSystemTrayAvailable())
     server.newConnection.connect(lambda: _serve_second_launch(server, monitor))
     monitor.start()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.alerts import Alert
-from app.core.model import FEATURE_LABELS, Feature, LedgerEntry
+from app.core.model import FEATURE_LABELS, Feature, LedgerEntry, PaymentMethod
 from app.core.money import dollars
 from app.core.status import StatusView, age_text
 from app.core.tray_state import TrayState, attention_reasons, tray_state
@@ -162,7 +162,8 @@ class StatusWindow(QWidget):
         rows = [
             ("Email", acct.email),
             ("Plan", f"{acct.plan.value.replace('_', '-')} ({acct.status.value})"),
-            ("Pays renewals with", acct.primary_payment_method.value),
+            ("Pays renewals with", "credits: renewals drain the AI balance"
+             if acct.primary_payment_method is PaymentMethod.CREDITS else "card"),
             ("Renews", _day(acct.renews_at)),
             ("Grace period ends", _day(acct.grace_ends_at)),
             ("Cloud", view.cloud_url),
