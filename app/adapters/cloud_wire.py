@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,12 @@ from app.core.model import (
     Plan,
 )
 
+log = logging.getLogger(__name__)
+
+# RFC 3339 allows any number of fractional digits and "Z"; Python 3.10's fromisoformat takes
+# neither, so normalise before parsing (an independent server may send either).
+_FRACTION = re.compile(r"\.(\d+)")
+
 
 def parse_time(value: Any) -> datetime | None:
     if value is None:
@@ -24,7 +32,9 @@ def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise ProtocolError(f"The cloud sent a timestamp that is not text: {value!r}")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        text = value.strip().replace("z", "Z").replace("Z", "+00:00").replace(" ", "T", 1)
+        text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+        moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ProtocolError(f"The cloud sent an unreadable timestamp: {value!r}") from exc
     if moment.tzinfo is None:
@@ -70,10 +80,18 @@ def balance_from_json(body: dict[str, Any]) -> Balance:
 
 def entry_from_json(body: dict[str, Any]) -> LedgerEntry:
     try:
-        kind = EntryKind(body["kind"])
         entry_id = str(body["id"])
-    except (KeyError, ValueError) as exc:
-        raise ProtocolError(f"The cloud sent a ledger entry of unknown form ({exc}).") from exc
+        raw_kind = str(body["kind"])
+    except KeyError as exc:
+        raise ProtocolError(f"The cloud sent a ledger entry without {exc}.") from exc
+    try:
+        kind = EntryKind(raw_kind)
+    except ValueError:
+        # A kind newer than this app must not stop the balance from syncing; its amount and
+        # balance-after still count, and the description keeps what it was.
+        log.warning("ledger entry %s has unknown kind %r; kept as an adjustment", entry_id,
+                    raw_kind)
+        kind = EntryKind.ADJUSTMENT
     return LedgerEntry(
         id=entry_id,
         timestamp=_required_time(body, "timestamp"),

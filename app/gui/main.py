@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from app import APP_NAME
 from app.adapters.paths import resolve_paths
 from app.core.alerts import Alert
+from app.core.backoff import Backoff
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status_window import StatusWindow
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 READY_FILE_ENV = "BOOTH_MONITOR_READY_FILE"
 SHOW_COMMAND = b"show\n"
 STOP_GRACE_MS = 5_000
+TRAY_CHECK_MS, TRAY_CHECKS = 2_000, 30
 
 
 def instance_name(options: Options) -> str:
@@ -61,7 +63,8 @@ class MonitorApp(QObject):
     _demo = Signal(str, object)
     _network_hint = Signal()
 
-    def __init__(self, app: QApplication, options: Options, *, tray_available: bool):
+    def __init__(self, app: QApplication, options: Options, *, tray_available: bool,
+                 backoff: Backoff | None = None):
         super().__init__()
         self.app = app
         self.options = options
@@ -72,7 +75,7 @@ class MonitorApp(QObject):
 
         self.thread = QThread()
         self.thread.setObjectName("monitor-worker")
-        self.worker = MonitorWorker(options)
+        self.worker = MonitorWorker(options, backoff)
         self.worker.moveToThread(self.thread)
         self._start_worker.connect(self.worker.start)
         self._refresh.connect(self.worker.refresh_now)
@@ -107,9 +110,30 @@ class MonitorApp(QObject):
             self.tray.show()
         else:
             self.show_window()
+            self._wait_for_tray()
         self._watch_network()
         log.info("ui shown (%s)", "tray" if self.tray_available else "window")
         _mark_ready()
+
+    def _wait_for_tray(self) -> None:
+        """Autostarted at login, the app can start before the desktop's tray exists. Look for
+        it a few times (slowly, for one minute) and move into it once it appears."""
+        checks = {"left": TRAY_CHECKS}
+
+        def check() -> None:
+            checks["left"] -= 1
+            if QSystemTrayIcon.isSystemTrayAvailable():
+                self.tray_available = True
+                self.tray.show()
+                timer.stop()
+                log.info("system tray appeared; tray icon shown")
+            elif checks["left"] <= 0:
+                timer.stop()
+
+        timer = QTimer(self)
+        timer.setInterval(TRAY_CHECK_MS)
+        timer.timeout.connect(check)
+        timer.start()
 
     def show_window(self) -> None:
         self.window.show()

@@ -107,3 +107,33 @@ def test_second_launch_hands_over_to_the_running_copy(tmp_path):
     finally:
         first.terminate()
         first.wait(10)
+
+
+def test_recovers_on_its_own_when_the_cloud_returns(qtbot, qapp, home, memory_keyring, tmp_path):
+    from app.core.backoff import Backoff
+    from app.democloud.server import DemoCloud
+
+    cloud = DemoCloud(tmp_path / "c.sqlite3")
+    cloud.start()
+    port, url = int(cloud.url.rsplit(":", 1)[1]), cloud.url
+    app = MonitorApp(qapp, Options(home=str(home), cloud_url=url), tray_available=False,
+                     backoff=Backoff(base=0.2, cap=0.5, floor=0.1))
+    app.start()
+    try:
+        app._settings.emit({}, "demo-token")
+        qtbot.waitUntil(lambda: app.snapshot is not None and app.snapshot.state.balance_cents
+                        is not None and not app.snapshot.view().stale, timeout=15_000)
+        cloud.stop()
+        app._refresh.emit()
+        qtbot.waitUntil(lambda: app.snapshot.view().offline, timeout=15_000)
+        failures = app.snapshot.state.health.consecutive_failures
+        qtbot.waitUntil(lambda: app.snapshot.state.health.consecutive_failures > failures + 1,
+                        timeout=15_000)  # it keeps trying on its own, with backoff
+        cloud = DemoCloud(tmp_path / "c.sqlite3", port=port)
+        cloud.start()
+        qtbot.waitUntil(lambda: not app.snapshot.view().stale, timeout=15_000)
+        assert app.window.state.text() in ("OK", "LOW BALANCE")
+    finally:
+        cloud.stop()
+        with qtbot.waitSignal(app.thread.finished, timeout=10_000):
+            app.quit()
