@@ -159,7 +159,7 @@ def renewal_from_credits(rt: Runtime, account_id: int) -> dict[str, Any]:
 
 def other_booth_spend(rt: Runtime, account_id: int, body: dict[str, Any]) -> dict[str, Any]:
     feature_id = fields.text(body, "feature", default="draw_me", max_length=64)
-    count = fields.integer(body, "count", default=5, minimum=1, maximum=200)
+    count = fields.integer(body, "count", default=5, minimum=1, maximum=1000)
     booth = fields.text(body, "booth_id", default="booth-2", max_length=64)
     if feature_id != "sms":
         jobs.require_feature(feature_id)

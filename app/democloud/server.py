@@ -52,7 +52,12 @@ _ERROR_CODES = {
 
 
 class DemoCloud:
-    """A running demo cloud on a SQLite file; restarting on the same file keeps all state."""
+    """A running demo cloud on a SQLite file; restarting on the same file keeps all state.
+
+    Beyond the contract's options: `rate_limit` (requests per second per token, 0 disables) and
+    `rate_burst`; `extra_tokens` (token -> email) for further accounts, each seeded with a small
+    purchase; `max_running_jobs` caps concurrent processing so later jobs wait in "queued".
+    """
 
     def __init__(
         self,
@@ -133,6 +138,8 @@ class DemoCloud:
             )
             thread.start()
             self._db, self._worker, self._server, self._serve_thread = db, worker, server, thread
+            # A restart of this object comes back on the same URL, as a real cloud would.
+            self._port = server.server_address[1]
             self.runtime = rt
             log.info("demo cloud listening on %s", self.url)
 
@@ -247,6 +254,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() cuts connections itself, then waits briefly for handlers
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when a venue's booths (or a test)
+    # connect at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], rt: Runtime) -> None:
         if ":" in address[0]:
@@ -291,14 +301,26 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "BoothDemoCloud/1"
-    sys_version = ""
+    # Headers and body go out in separate writes; without this, Nagle plus the client's delayed
+    # ACK adds ~40 ms to every small response.
+    disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT
     server: _Server
 
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (PUT, TRACE, HEAD...) reaches the router and gets a proper 405.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line only: headers (and so tokens) never reach the log.
@@ -471,6 +493,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
+        if self.command == "HEAD":
+            return
         if isinstance(payload, bytes):
             self.wfile.write(payload)
         else:
