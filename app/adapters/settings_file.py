@@ -26,6 +26,21 @@ class Settings:
     low_balance_cents: int = 2000
     refresh_interval_seconds: int = 60
     dashboard_url: str = ""
+    # AI job path (issue 4): folders ("" = a folder in the app's data folder), one feature per
+    # folder or per file-name rule, how jobs are sent, and the local trigger for booth software.
+    hot_folder: str = ""
+    output_folder: str = ""
+    quarantine_folder: str = ""
+    default_feature: str = "background_removal"
+    folder_features: dict[str, str] = field(default_factory=dict)  # subfolder -> feature
+    feature_rules: list[list[str]] = field(default_factory=list)  # [[glob, feature], ...]
+    hold_on_slow_link: bool = True  # False: warn only, send anyway
+    preflight_max_age_seconds: int = 120
+    max_concurrent_jobs: int = 3
+    job_retry_budget: int = 8
+    stuck_queue_minutes: int = 15
+    local_trigger_enabled: bool = False
+    local_trigger_port: int = 47615
     extra: dict[str, Any] = field(default_factory=dict)  # keys of newer versions, kept as they are
 
 

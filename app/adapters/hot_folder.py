@@ -1,0 +1,227 @@
+"""The hot folder: booth software drops photos in, each becomes one durable job.
+
+The scanner is Qt-free and does no polling of its own: the tray app calls scan() when its
+QFileSystemWatcher reports a change, once more when the last unsettled file should have settled
+(scan() says when), and at a low-frequency safety rescan for events a watcher can miss (network
+shares, a sleeping laptop). A file is taken only once its size and mtime have not changed for
+`quiet_seconds`, because booth software writes a photo in several steps.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from app.adapters.job_files import quarantine, result_path_for, sniff_media_type
+from app.adapters.store.jobs_repo import JobsRepo
+from app.core.errors import MonitorError
+from app.core.jobs import Job, NewJob
+
+log = logging.getLogger(__name__)
+
+MAX_PHOTO_BYTES = 15 * 1024 * 1024  # what the cloud accepts (docs/cloud-api.md)
+# Names booth software, browsers and editors use while a file is still being written.
+_TEMP_PATTERNS = (".*", "~*", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.download",
+                  "*.why.txt")
+
+
+@dataclass(frozen=True)
+class FolderRules:
+    """Which AI feature a photo gets: a subfolder named after a feature (or mapped to one in
+    `folder_features`), else the first matching file-name rule, else the default."""
+
+    default_feature: str
+    features: frozenset[str]
+    folder_features: dict[str, str] = field(default_factory=dict)
+    name_rules: tuple[tuple[str, str], ...] = ()
+
+    def feature_for(self, root: Path, path: Path) -> str | None:
+        if path.parent != root:
+            sub = path.parent.name
+            mapped = self.folder_features.get(sub)
+            if mapped:
+                return mapped
+            return sub if sub in self.features else None
+        for pattern, feature in self.name_rules:
+            if fnmatch.fnmatch(path.name.lower(), pattern.lower()):
+                return feature
+        return self.default_feature or None
+
+    def subfolders(self) -> set[str]:
+        return set(self.features) | set(self.folder_features)
+
+
+@dataclass(frozen=True)
+class Scan:
+    ready: list[tuple[Path, str]]  # (photo, feature) that stopped changing
+    recheck_in: float | None  # scan again after this many seconds (files still settling)
+
+
+class HotFolderScanner:
+    def __init__(self, root: Path, rules: FolderRules, *, quiet_seconds: float = 2.0,
+                 exclude: Iterable[Path] = (), monotonic: Callable[[], float] = time.monotonic):
+        self.root = root
+        self.rules = rules
+        self.quiet_seconds = quiet_seconds
+        self._exclude = {p.resolve() for p in exclude}
+        self._monotonic = monotonic
+        self._settling: dict[Path, tuple[tuple[int, int], float]] = {}
+        self._taken: dict[Path, tuple[int, int]] = {}
+
+    def folders(self) -> list[Path]:
+        """What the watcher should watch: the root and its feature subfolders."""
+        found = [self.root]
+        for name in sorted(self.rules.subfolders()):
+            sub = self.root / name
+            if sub.is_dir() and sub.resolve() not in self._exclude:
+                found.append(sub)
+        return found
+
+    def scan(self) -> Scan:
+        now = self._monotonic()
+        ready: list[tuple[Path, str]] = []
+        seen: set[Path] = set()
+        waits: list[float] = []
+        for path, feature in self._candidates():
+            seen.add(path)
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # gone between listing and stat
+            sig = (st.st_size, st.st_mtime_ns)
+            if self._taken.get(path) == sig:
+                continue
+            before = self._settling.get(path)
+            if before is None or before[0] != sig:
+                self._settling[path] = (sig, now)
+                waits.append(self.quiet_seconds)
+                continue
+            left = self.quiet_seconds - (now - before[1])
+            if left > 0:
+                waits.append(left)
+                continue
+            ready.append((path, feature))
+        for gone in set(self._settling) - seen:
+            del self._settling[gone]
+        for gone in set(self._taken) - seen:
+            del self._taken[gone]
+        return Scan(ready, min(waits) if waits else None)
+
+    def taken(self, path: Path) -> None:
+        """Intake dealt with the file (queued, skipped or quarantined): stop looking at it
+        until it changes."""
+        entry = self._settling.pop(path, None)
+        if entry is not None:
+            self._taken[path] = entry[0]
+
+    def not_ready(self, path: Path) -> None:
+        """The file could not be opened yet (still locked by the writer): wait again."""
+        self._settling.pop(path, None)
+
+    def _candidates(self) -> Iterable[tuple[Path, str]]:
+        for folder in self.folders():
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as exc:
+                log.warning("cannot list the hot folder %s: %s", folder, exc.strerror)
+                continue
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False) or _is_temp(entry.name):
+                    continue
+                path = Path(entry.path)
+                feature = self.rules.feature_for(self.root, path)
+                if feature:
+                    yield path, feature
+
+
+def _is_temp(name: str) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatch(lowered, p) for p in _TEMP_PATTERNS)
+
+
+class NotAPhoto(MonitorError):
+    """A file that cannot be an AI job (empty, not JPEG/PNG, too large, unreadable)."""
+
+
+class FileBusy(MonitorError):
+    """The file is still held open by the program writing it (Windows locks it)."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class Intook:
+    job: Job | None
+    created: bool = False
+    quarantined_to: Path | None = None
+    reason: str = ""
+
+
+class Intake:
+    """Turns a file into a durable job (or a quarantined file with a note)."""
+
+    def __init__(self, repo: JobsRepo, output: Path, quarantine_folder: Path,
+                 clock: Callable[[], datetime]):
+        self.repo = repo
+        self.output = output
+        self.quarantine_folder = quarantine_folder
+        self._clock = clock
+
+    def take(self, path: Path, feature: str, origin: str = "hot_folder") -> Intook:
+        """For the hot folder: a file that is not a photo is moved to quarantine."""
+        try:
+            return self.submit(path, feature, origin)
+        except NotAPhoto as error:
+            try:
+                moved = quarantine(path, self.quarantine_folder, error.message, self._clock())
+            except OSError as exc:
+                log.error("cannot quarantine %s: %s", path, exc)
+                moved = None
+            return Intook(None, quarantined_to=moved, reason=error.message)
+
+    def submit(self, path: Path, feature: str, origin: str) -> Intook:
+        """For `submit` and the local trigger: a bad file is an error to report, not moved."""
+        path = path.resolve()
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise NotAPhoto(f"No file at {path}.") from None
+        except OSError as exc:
+            raise NotAPhoto(f"Cannot read {path.name} ({exc.strerror}).") from None
+        known = self.repo.known_file(str(path), st.st_size, st.st_mtime_ns)
+        if known is not None:
+            return Intook(known, created=False)
+        data = _read(path)
+        if not data:
+            raise NotAPhoto("The file is empty.")
+        if len(data) > MAX_PHOTO_BYTES:
+            raise NotAPhoto(f"The file is {len(data) / 1e6:.1f} MB; the cloud accepts at most "
+                            f"{MAX_PHOTO_BYTES / 1e6:.0f} MB.")
+        media_type = sniff_media_type(data[:16])
+        if media_type is None:
+            raise NotAPhoto("The file is not a JPEG or PNG photo.")
+        result = result_path_for(self.output, path, feature, media_type)
+        new = NewJob(str(path), feature, hashlib.sha256(data).hexdigest(), len(data),
+                     media_type, origin, str(result), st.st_mtime_ns)
+        job, created = self.repo.enqueue(new, self._clock())
+        if created:
+            log.info("queued %s for %s as %s", path.name, feature, job.id)
+        return Intook(job, created)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        if os.name == "nt":  # the writer still holds it: not settled after all
+            raise FileBusy(f"{path.name} is still open in another program.") from None
+        raise NotAPhoto(f"{path.name} cannot be read (no permission).") from None
+    except OSError as exc:
+        raise NotAPhoto(f"{path.name} cannot be read ({exc.strerror}).") from None

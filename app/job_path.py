@@ -1,0 +1,176 @@
+"""The job path, assembled from a Runtime: intake, durable queue, runner, engine.
+
+The command line, the tray app's job worker and the kill harness all build it here, so they share
+folders, settings and rules. It opens its own connection to the shared store file: the job
+engine's threads then never wait on the balance sync's lock (SQLite keeps the two apart).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.adapters.cloud_jobs import CloudJobs
+from app.adapters.hot_folder import FolderRules, HotFolderScanner, Intake
+from app.adapters.job_engine import EngineConfig, EngineEvent, JobEngine
+from app.adapters.job_files import LocalFiles, remove_leftover_parts
+from app.adapters.settings_file import Settings
+from app.adapters.store import Database
+from app.adapters.store.jobs_repo import JobsRepo
+from app.core.job_runner import JobRunner, LinkCheck, PreflightLink, RunPolicy
+from app.core.jobs import FINAL, WORKABLE, JobState
+from app.core.model import Feature
+from app.runtime import Runtime, utc_now
+
+log = logging.getLogger(__name__)
+
+FEATURES = frozenset(f.value for f in Feature)
+
+
+@dataclass(frozen=True)
+class JobFolders:
+    hot: Path
+    output: Path
+    quarantine: Path
+
+    def create(self) -> None:
+        for folder in (self.hot, self.output, self.quarantine):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def job_folders(runtime: Runtime) -> JobFolders:
+    s, data = runtime.settings, runtime.paths.data_dir
+    return JobFolders(
+        hot=_folder(s.hot_folder, data / "hot-folder"),
+        output=_folder(s.output_folder, data / "results"),
+        quarantine=_folder(s.quarantine_folder, data / "quarantine"),
+    )
+
+
+def _folder(value: object, default: Path) -> Path:
+    return Path(value).expanduser() if isinstance(value, str) and value.strip() else default
+
+
+def folder_rules(settings: Settings) -> FolderRules:
+    """Read leniently: a hand-edited settings file with a wrong entry loses that entry only."""
+    folders = settings.folder_features if isinstance(settings.folder_features, dict) else {}
+    rules = settings.feature_rules if isinstance(settings.feature_rules, list) else []
+    default = settings.default_feature if settings.default_feature in FEATURES else ""
+    return FolderRules(
+        default_feature=default, features=FEATURES,
+        folder_features={str(k): v for k, v in folders.items() if v in FEATURES},
+        name_rules=tuple((str(r[0]), r[1]) for r in rules
+                         if isinstance(r, list) and len(r) == 2 and r[1] in FEATURES),
+    )
+
+
+def run_policy(settings: Settings) -> RunPolicy:
+    return RunPolicy(retry_budget=max(1, int(settings.job_retry_budget)),
+                     hold_on_slow_link=bool(settings.hold_on_slow_link))
+
+
+def default_link(runtime: Runtime) -> LinkCheck | None:
+    """The bandwidth preflight, once the runtime offers one (`runtime.preflight()` returning
+    app.core.bandwidth.Preflight). Without it, jobs are sent without a bandwidth check."""
+    factory = getattr(runtime, "preflight", None)
+    if factory is None:
+        return None
+    return PreflightLink(factory(), float(runtime.settings.preflight_max_age_seconds))
+
+
+class JobPath:
+    def __init__(self, runtime: Runtime, *, link: LinkCheck | None = None,
+                 use_default_link: bool = True, config: EngineConfig | None = None,
+                 policy: RunPolicy | None = None,
+                 on_event: Callable[[EngineEvent], None] | None = None):
+        self.runtime = runtime
+        settings = runtime.settings
+        self.folders = job_folders(runtime)
+        self.folders.create()
+        self.db = Database(runtime.paths.store_file)
+        self.repo = JobsRepo(self.db)
+        self.intake = Intake(self.repo, self.folders.output, self.folders.quarantine, utc_now)
+        if link is None and use_default_link:
+            link = default_link(runtime)
+        self.cloud_jobs = CloudJobs(runtime.cloud, booth_id=settings.booth_name)
+        self.runner = JobRunner(self.cloud_jobs, self.repo, LocalFiles(), link, utc_now,
+                                policy or run_policy(settings))
+        self._listeners: list[Callable[[EngineEvent], None]] = [on_event] if on_event else []
+        self.engine = JobEngine(
+            self.repo, self.runner, probe=lambda: runtime.cloud().get_balance(), clock=utc_now,
+            link=link, on_event=self._dispatch,
+            config=config or EngineConfig(max_concurrent=max(1, int(
+                settings.max_concurrent_jobs))))
+
+    def scanner(self, quiet_seconds: float = 2.0) -> HotFolderScanner:
+        return HotFolderScanner(self.folders.hot, folder_rules(self.runtime.settings),
+                                quiet_seconds=quiet_seconds,
+                                exclude=(self.folders.output, self.folders.quarantine))
+
+    def listen(self, listener: Callable[[EngineEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        removed = remove_leftover_parts(self.folders.output)
+        if removed:
+            log.info("removed %d unfinished result files left by an earlier run", removed)
+        self.engine.start()
+
+    def close(self) -> None:
+        self.engine.stop()
+        self.db.close()
+
+    def _dispatch(self, event: EngineEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- running on demand (the command line) -----------------------------------------------
+
+    def drive(self, done: Callable[[], bool], *, timeout: float, offline_grace: float = 10.0
+              ) -> str:
+        """Run the engine in this process until done() or the queue cannot move on its own.
+        Returns why it stopped: done | offline | paused | timeout."""
+        changed = threading.Event()
+        self.listen(lambda event: changed.set())
+        self.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if done():
+                    return "done"
+                status = self.engine.status()
+                if self._stuck_paused(status.in_flight):
+                    return "paused"
+                since = status.offline_since
+                if not status.online and since is not None and (
+                        utc_now() - since).total_seconds() >= offline_grace:
+                    return "offline"
+                if time.monotonic() >= deadline:
+                    return "timeout"
+                changed.wait(0.5)  # bounded: offline time and the deadline move on their own
+                changed.clear()
+        finally:
+            self.engine.stop()
+
+    def _stuck_paused(self, in_flight: list[str]) -> bool:
+        """Paused, and nothing the cloud already has is left to follow."""
+        if self.repo.pause_state() is None or in_flight:
+            return False
+        return not self.repo.counts().count(JobState.WAITING_RESULT, JobState.DOWNLOADING)
+
+    def nothing_workable(self) -> bool:
+        return self.repo.counts().count(*WORKABLE) == 0
+
+    def job_settled(self, job_id: str) -> bool:
+        job = self.repo.get(job_id)
+        return job is None or job.state in FINAL or job.state is JobState.HELD
+
+
+def queue_counts(runtime: Runtime) -> dict[str, Any]:
+    """For `status --json` and the tray: the queue's counts, without starting anything."""
+    return JobsRepo(runtime.db).counts().to_json()
