@@ -195,7 +195,7 @@ class Intake:
             raise NotAPhoto(f"No file at {path}.") from None
         except OSError as exc:
             raise NotAPhoto(f"Cannot read {path.name} ({exc.strerror}).") from None
-        known = self.repo.known_file(str(path), st.st_size, st.st_mtime_ns)
+        known = self.repo.known_file(str(path), feature, st.st_size, st.st_mtime_ns)
         if known is not None:
             return Intook(known, created=False)
         data = _read(path)

@@ -132,11 +132,12 @@ class JobsRepo:
                 conn.execute("UPDATE jobs SET superseded_by = ? WHERE id = ?", (job_id, retry_of))
             return _get(conn, job_id), True
 
-    def known_file(self, path: str, size: int, mtime_ns: int) -> Job | None:
+    def known_file(self, path: str, feature: str, size: int, mtime_ns: int) -> Job | None:
         """A job already made from this very file (same size and mtime): no need to hash it."""
         rows = self._db.query(
-            "SELECT * FROM jobs WHERE source_path = ? AND size_bytes = ? AND source_mtime_ns = ?"
-            " AND state != 'removed' ORDER BY seq DESC LIMIT 1", (path, size, mtime_ns))
+            "SELECT * FROM jobs WHERE source_path = ? AND feature = ? AND size_bytes = ?"
+            " AND source_mtime_ns = ? AND state != 'removed' AND superseded_by IS NULL"
+            " ORDER BY seq DESC LIMIT 1", (path, feature, size, mtime_ns))
         return _job(rows[0]) if rows else None
 
     # -- the engine's side ------------------------------------------------------------------
