@@ -24,6 +24,8 @@ from app.core.status import StatusView, ViewSettings, build_view
 from app.core.sync import SyncOutcome, SyncService
 
 if TYPE_CHECKING:
+    from app.adapters.store.probes_repo import ProbesRepo
+    from app.core.bandwidth import Preflight
     from app.democloud.server import DemoCloud
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,30 @@ class Runtime:
 
     def refresh(self) -> SyncOutcome:
         return SyncService(self.cloud(), self.cache, utc_now).refresh()
+
+    # -- bandwidth preflight (issue 3) ----------------------------------------------------------
+
+    def probe_history(self) -> ProbesRepo:
+        """Preflight results: the chart, bytes spent per day, reuse before the next job."""
+        from app.adapters.store.probes_repo import ProbesRepo
+
+        return ProbesRepo(self.db)
+
+    def preflight(self, threshold_mbps: float | None = None) -> Preflight:
+        """The bandwidth check the job path, the tray and `preflight` share; it probes the same
+        cloud with the same token as cloud(), looked up when a probe starts."""
+        import time
+
+        from app.adapters.bandwidth import HttpBandwidthProbe
+        from app.core.bandwidth import Preflight, ProbePolicy
+
+        def endpoint() -> tuple[str, str | None]:
+            cloud = self.cloud()
+            return cloud.base_url, cloud._token
+
+        threshold = threshold_mbps or float(self.settings.preflight_threshold_mbps)
+        return Preflight(HttpBandwidthProbe(endpoint), self.probe_history(), utc_now,
+                         ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic)
 
     def save_settings(self) -> None:
         save_settings(self.paths.settings_file, self.settings)

@@ -14,8 +14,12 @@ def available() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
 
 
+# Short names people type: `dev.py bench bandwidth`.
+ALIASES = {"bandwidth": "bandwidth_matrix"}
+
+
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")] or available()
+    names = [ALIASES.get(a, a) for a in argv if not a.startswith("-")] or available()
     unknown = set(names) - set(available())
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; "

@@ -36,6 +36,7 @@ class Settings:
     feature_rules: list[list[str]] = field(default_factory=list)  # [[glob, feature], ...]
     hold_on_slow_link: bool = True  # False: warn only, send anyway
     preflight_max_age_seconds: int = 120
+    preflight_threshold_mbps: float = 5.0  # the vendor asks for 5 Mbps up and down
     max_concurrent_jobs: int = 3
     job_retry_budget: int = 8
     stuck_queue_minutes: int = 15

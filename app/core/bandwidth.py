@@ -57,7 +57,7 @@ class ProbePolicy:
     below_sustain_seconds: float = 1.5
     # Post-ramp data needed before the "below" clock starts; shorter windows are mostly noise.
     below_min_window_seconds: float = 0.2
-    time_cap_seconds: float = 3.0
+    time_cap_seconds: float = 2.9  # samples come every 50 ms: decide by 3 s at the latest
     byte_cap: int = 2_000_000
     # No delivered byte for this long after data started flowing: the path is gone, not slow.
     stall_seconds: float = 1.0
@@ -113,6 +113,7 @@ class RateWatcher:
         self.samples: list[Sample] = []
         self._anchor: Sample | None = None  # first sample at or after the ramp
         self._below_since: float | None = None
+        self._fit = (0, 0.0, 0.0, 0.0, 0.0)  # n, sum t, sum bytes, sum t^2, sum t*bytes
         self._last_progress_t = 0.0
         self.decision: str | None = None
 
@@ -134,6 +135,11 @@ class RateWatcher:
             self._last_progress_t = t
         if self._anchor is None and t >= self.ramp_end:
             self._anchor = sample
+        if self._anchor is not None:
+            # Running sums for the least-squares fit, relative to the anchor for precision.
+            x, y = t - self._anchor.t, float(delivered - self._anchor.delivered)
+            n, st, sb, stt, stb = self._fit
+            self._fit = (n + 1, st + x, sb + y, stt + x * x, stb + x * y)
         self.decision = self._decide(sample)
         return self.done
 
@@ -172,13 +178,21 @@ class RateWatcher:
         return s.t - self._anchor.t if self._anchor is not None else 0.0
 
     def post_ramp_mbps(self) -> float | None:
+        """Least-squares slope of delivered bytes over time after the ramp. A fit, not the two
+        end points: a lost packet holds the acknowledged count back until it is repaired, and
+        an end point caught in such a hole would swing a short window by 5-10%."""
         if self._anchor is None or not self.samples:
             return None
-        last = self.samples[-1]
-        span = last.t - self._anchor.t
+        n, st, sb, stt, stb = self._fit
+        span = self.samples[-1].t - self._anchor.t
         if span <= 0:
             return None
-        return mbps(last.delivered - self._anchor.delivered, span)
+        if n < 3:
+            return mbps(self.samples[-1].delivered - self._anchor.delivered, span)
+        denominator = n * stt - st * st
+        if denominator <= 0:
+            return None
+        return max(0.0, (n * stb - st * sb) / denominator) * BITS_PER_BYTE / 1e6
 
     def _later_half_mbps(self) -> float | None:
         last = self.samples[-1]

@@ -20,6 +20,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app.adapters.bandwidth.chunked import ChunkedWriter, ProgressPoller, payload_fraction
@@ -47,18 +48,27 @@ FINISH_GRACE = 5.0
 METHODS = ("auto", "tcp_info", "server_count")
 
 
+Endpoint = Callable[[], tuple[str, "str | None"]]  # () -> (base URL, bearer token)
+
+
 class HttpBandwidthProbe:
-    def __init__(self, base_url: str, token: str | None, *, method: str = "auto",
-                 ssl_context: ssl.SSLContext | None = None):
+    """`endpoint` is asked before every connection, so a probe built at start-up follows later
+    changes of cloud URL or token (and a missing one becomes an offline result, not a crash)."""
+
+    def __init__(self, endpoint: Endpoint | str, token: str | None = None, *,
+                 method: str = "auto", ssl_context: ssl.SSLContext | None = None):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}")
-        self.base_url = base_url
-        self._token = token
+        if isinstance(endpoint, str):
+            fixed = (endpoint, token)
+            endpoint = lambda: fixed  # noqa: E731
+        self._endpoint = endpoint
         self._method = method
         self._ssl_context = ssl_context
 
     def new_connection(self, cancel: CancelFlag | None) -> ProbeConnection:
-        return ProbeConnection(self.base_url, self._token, cancel, ssl_context=self._ssl_context)
+        base_url, token = self._endpoint()
+        return ProbeConnection(base_url, token, cancel, ssl_context=self._ssl_context)
 
     def connect(self, cancel: CancelFlag | None = None) -> HttpProbeLink:
         link = HttpProbeLink(self, self.new_connection(cancel), cancel, self._method)
