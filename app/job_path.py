@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.adapters.cloud_http import HttpCloud
 from app.adapters.cloud_jobs import CloudJobs
 from app.adapters.hot_folder import FolderRules, HotFolderScanner, Intake
 from app.adapters.job_engine import EngineConfig, EngineEvent, JobEngine
@@ -22,6 +23,7 @@ from app.adapters.job_files import LocalFiles, remove_leftover_parts
 from app.adapters.settings_file import Settings
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
+from app.core.errors import MonitorError
 from app.core.job_runner import JobRunner, LinkCheck, PreflightLink, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
 from app.core.model import Feature
@@ -97,15 +99,22 @@ class JobPath:
         self.intake = Intake(self.repo, self.folders.output, self.folders.quarantine, utc_now)
         if link is None and use_default_link:
             link = default_link(runtime)
-        self.cloud_jobs = CloudJobs(runtime.cloud, booth_id=settings.booth_name)
+        self._cloud_lock = threading.Lock()
+        self.cloud_jobs = CloudJobs(self._cloud, booth_id=settings.booth_name)
         self.runner = JobRunner(self.cloud_jobs, self.repo, LocalFiles(), link, utc_now,
                                 policy or run_policy(settings))
         self._listeners: list[Callable[[EngineEvent], None]] = [on_event] if on_event else []
         self.engine = JobEngine(
-            self.repo, self.runner, probe=lambda: runtime.cloud().get_balance(), clock=utc_now,
+            self.repo, self.runner, probe=lambda: self._cloud().get_balance(), clock=utc_now,
             link=link, on_event=self._dispatch,
             config=config or EngineConfig(max_concurrent=max(1, int(
                 settings.max_concurrent_jobs))))
+
+    def _cloud(self) -> HttpCloud:
+        # Runtime.cloud() builds the client (and in demo mode starts the demo cloud) on first
+        # use; the engine's threads must not race to do that twice.
+        with self._cloud_lock:
+            return self.runtime.cloud()
 
     def scanner(self, quiet_seconds: float = 2.0) -> HotFolderScanner:
         return HotFolderScanner(self.folders.hot, folder_rules(self.runtime.settings),
@@ -116,6 +125,10 @@ class JobPath:
         self._listeners.append(listener)
 
     def start(self) -> None:
+        try:
+            self._cloud()  # build the client here, not first on a worker thread
+        except MonitorError as error:
+            log.warning("job path starts without a cloud: %s", error)  # the queue pauses
         removed = remove_leftover_parts(self.folders.output)
         if removed:
             log.info("removed %d unfinished result files left by an earlier run", removed)

@@ -95,6 +95,8 @@ class PreflightLink:
         result = self._preflight.check(self._max_age)
         verdict = {Verdict.SLOW: LinkVerdict.SLOW, Verdict.OFFLINE: LinkVerdict.OFFLINE}.get(
             result.verdict, LinkVerdict.OK)  # marginal is sent: within the error of the probe
+        if verdict is LinkVerdict.OFFLINE and result.reason:
+            return LinkReport(verdict, result.reason)  # why, not a row of dashes
         return LinkReport(verdict, result.summary())
 
 
@@ -167,7 +169,7 @@ class JobRunner:
         if self._link is not None and not job.send_anyway:
             report = self._link.check()
             if report.verdict is LinkVerdict.OFFLINE:
-                raise LinkOffline(f"No usable link to the cloud ({report.summary}).")
+                raise LinkOffline(report.summary)
             if report.verdict is LinkVerdict.SLOW:
                 if self.policy.hold_on_slow_link:
                     held = self._move(job, owner, JobState.HELD, release=True,

@@ -8,6 +8,7 @@ import pytest
 
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
+from app.core.bandwidth import PreflightResult, Verdict
 from app.core.errors import (
     AuthFailed,
     CaptivePortal,
@@ -17,9 +18,9 @@ from app.core.errors import (
     ProtocolError,
     RequestRejected,
 )
-from app.core.job_runner import CloudJob, JobRunner, LinkVerdict, RunPolicy
+from app.core.job_runner import CloudJob, JobRunner, LinkVerdict, PreflightLink, RunPolicy
 from app.core.jobs import Action, JobState, NewJob, OutputFolderError
-from tests.jobs.fakes import PHOTO_HASH, Clock, FakeCloud, FakeFiles, FakeLink
+from tests.jobs.fakes import PHOTO_HASH, T0, Clock, FakeCloud, FakeFiles, FakeLink
 
 S = JobState
 OWNER = "test-owner"
@@ -175,3 +176,24 @@ def test_backoff_grows_and_respects_retry_after(repo):
         job = repo.claim(OWNER, clock(), 30)
     assert all(1.0 <= d <= 300 for d in delays)
     assert [job.attempts] == [3]
+
+
+@pytest.mark.parametrize(("verdict", "reason", "expected", "summary_has"), [
+    (Verdict.OK, "", LinkVerdict.OK, "ok: up 9.0"),
+    (Verdict.MARGINAL, "", LinkVerdict.OK, "marginal"),
+    (Verdict.SLOW, "", LinkVerdict.SLOW, "slow: up 9.0"),
+    (Verdict.OFFLINE, "Cannot connect to the cloud.", LinkVerdict.OFFLINE, "Cannot connect"),
+])
+def test_the_bandwidth_preflight_as_the_job_path_sees_it(verdict, reason, expected, summary_has):
+    class StubPreflight:
+        def __init__(self) -> None:
+            self.asked: list[float] = []
+
+        def check(self, max_age_seconds: float) -> PreflightResult:
+            self.asked.append(max_age_seconds)
+            return PreflightResult(9.0, 9.0, verdict, 5.0, 0, 0, 1.0, "test", T0, reason)
+
+    stub = StubPreflight()
+    report = PreflightLink(stub, 120).check()  # type: ignore[arg-type]
+    assert report.verdict is expected and summary_has in report.summary
+    assert stub.asked == [120], "a fresh enough result is reused, not probed again"
