@@ -3,7 +3,7 @@ the menu is current without a timer redrawing a menu nobody is looking at."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -14,6 +14,7 @@ from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
 from app.runtime import utc_now
 
+TOOLTIP_TICK_MS = 60_000
 DEMO_SCENARIOS = [
     ("Another booth spends credits", "other-booth-spend", {"feature": "draw_me", "count": 5}),
     ("Renewal drawn from credits", "renewal-from-credits", {}),
@@ -77,6 +78,12 @@ class TrayController(QObject):
         self.menu.addSeparator()
         self._add("Quit", self.quit_requested)
         self.menu.aboutToShow.connect(self._update_texts)
+        # Between syncs (up to minutes apart while backing off) the age in the tooltip still
+        # has to move on; once a minute is plenty and costs nothing measurable when idle.
+        self._tooltip_tick = QTimer(self)
+        self._tooltip_tick.setInterval(TOOLTIP_TICK_MS)
+        self._tooltip_tick.timeout.connect(self._update_tooltip)
+        self._tooltip_tick.start()
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
 
@@ -90,11 +97,16 @@ class TrayController(QObject):
 
     def set_snapshot(self, snap: Snapshot) -> None:
         self._snapshot = snap
-        view = snap.view()
-        self.icon.setIcon(state_icon(tray_state(view)))
-        self.icon.setToolTip(tooltip_text(view))
+        self._update_tooltip()
         self.demo_menu.menuAction().setVisible(snap.demo)
         self._update_texts()
+
+    def _update_tooltip(self) -> None:
+        if self._snapshot is None:
+            return
+        view = self._snapshot.view()
+        self.icon.setIcon(state_icon(tray_state(view)))
+        self.icon.setToolTip(tooltip_text(view))
 
     def notify(self, alert: Alert) -> None:
         icon = {
