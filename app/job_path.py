@@ -20,6 +20,7 @@ from app.adapters.cloud_jobs import CloudJobs
 from app.adapters.hot_folder import FolderRules, HotFolderScanner, Intake
 from app.adapters.job_engine import EngineConfig, EngineEvent, JobEngine
 from app.adapters.job_files import LocalFiles, remove_leftover_parts
+from app.adapters.local_trigger import LocalTrigger, trigger_token
 from app.adapters.settings_file import Settings
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
@@ -120,6 +121,23 @@ class JobPath:
         return HotFolderScanner(self.folders.hot, folder_rules(self.runtime.settings),
                                 quiet_seconds=quiet_seconds,
                                 exclude=(self.folders.output, self.folders.quarantine))
+
+    def local_trigger(self) -> LocalTrigger:
+        """The HTTP trigger for booth software (not started; the caller owns its lifetime)."""
+        token = trigger_token(self.runtime.secrets)
+
+        def submit(path: str, feature: str) -> dict[str, Any]:
+            job = self.intake.submit(Path(path), feature, "trigger").job
+            assert job is not None
+            self.engine.wake()
+            return job.to_json()
+
+        def lookup(job_id: str) -> dict[str, Any] | None:
+            job = self.repo.get(job_id)
+            return job.to_json() if job else None
+
+        return LocalTrigger(int(self.runtime.settings.local_trigger_port), token, submit, lookup,
+                            FEATURES)
 
     def listen(self, listener: Callable[[EngineEvent], None]) -> None:
         self._listeners.append(listener)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from app.adapters.local_trigger import trigger_token
 from app.core.jobs import Job, JobState, QueueCounts
 from app.core.model import FEATURE_LABELS, Feature
 from app.job_path import JobPath
@@ -57,6 +58,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     replay.add_argument("--offline-wait", type=float, default=10.0, metavar="S")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
     replay.set_defaults(func=run_replay)
+
+    token = sub.add_parser("trigger-token", parents=[common],
+                           help="show the token booth software sends to the local trigger")
+    token.add_argument("--new", action="store_true", help="replace it (booth software must be "
+                       "given the new one)")
+    token.set_defaults(func=run_trigger_token)
 
     for name, helptext in (("retry", "try given-up, failed or waiting jobs again now"),
                            ("remove", "take jobs off the queue (their history is kept)"),
@@ -234,6 +241,18 @@ def run_operator_action(args: argparse.Namespace, options: Options) -> int:
         return EXIT_OK
 
     return _with_job_path(options, body)
+
+
+def run_trigger_token(args: argparse.Namespace, options: Options) -> int:
+    runtime = Runtime(options)
+    try:
+        token = trigger_token(runtime.secrets, renew=args.new)
+        state = "on" if runtime.settings.local_trigger_enabled else "off (enable it in Settings)"
+        print(f"Trigger  http://127.0.0.1:{runtime.settings.local_trigger_port}/v1/jobs  {state}")
+        print(f"Token    {token}")
+        return EXIT_OK
+    finally:
+        runtime.close()
 
 
 # -- small helpers ------------------------------------------------------------------------------
