@@ -53,7 +53,7 @@ class ProbePolicy:
     # bucket, an access point's buffer) cannot pass for a fast link.
     min_above_seconds: float = 0.25
     # The post-ramp span we want behind a reported rate when the link turns out fast.
-    above_report_seconds: float = 0.3
+    above_report_seconds: float = 0.4
     below_sustain_seconds: float = 1.5
     # Post-ramp data needed before the "below" clock starts; shorter windows are mostly noise.
     below_min_window_seconds: float = 0.2
@@ -153,12 +153,15 @@ class RateWatcher:
         p = self.policy
         if s.delivered and s.t - self._last_progress_t >= p.stall_seconds:
             return "stalled"
-        # Once the average is clearly above, the verdict is safe; a few more tenths of a second
-        # buy a post-ramp rate worth reporting (chart, log), unless the byte cap comes first.
+        # The whole-run average is a lower bound of the steady rate (slow start only lowers it),
+        # except after an early burst: so the post-ramp rate must agree. Waiting for a few tenths
+        # of post-ramp data also buys a rate worth reporting (chart, log).
         clearly_above = s.t >= p.min_above_seconds and mbps(s.delivered, s.t) > p.above_mbps
-        reportable = self._post_ramp_span(s) >= p.above_report_seconds
-        if clearly_above and (reportable or s.delivered >= p.byte_cap):
+        if clearly_above and s.delivered >= p.byte_cap:
             return "above"
+        if clearly_above and self._post_ramp_span(s) >= p.above_report_seconds:
+            if (self.post_ramp_mbps() or 0.0) > p.above_mbps:
+                return "above"
         rate = self.post_ramp_mbps()
         if rate is not None and self._post_ramp_span(s) >= p.below_min_window_seconds:
             if rate < p.below_mbps:

@@ -1,0 +1,162 @@
+"""A small chart of measured rate over the last hours, with the threshold line AI jobs need.
+
+Painted with QPainter (no chart library): a few dozen points a day do not need one. Dots are
+coloured by verdict, so a glance tells whether the venue link has been good enough; an offline
+check is a grey cross on the baseline, and the line breaks there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtWidgets import QWidget
+
+from app.core.bandwidth import PreflightResult
+
+Point = tuple[datetime, "float | None"]  # (measured at, Mbps or None when offline)
+
+OK_COLOR = QColor("#2b8a3e")
+MARGINAL_COLOR = QColor("#e8a200")
+SLOW_COLOR = QColor("#c92a2a")
+OFFLINE_COLOR = QColor("#868e96")
+THRESHOLD_COLOR = QColor("#d9480f")
+LINE_COLOR = QColor("#1c7ed6")
+
+
+def points_from_results(results: Iterable[PreflightResult], direction: str = "up") -> list[Point]:
+    key = "upload_mbps" if direction == "up" else "download_mbps"
+    return [(r.measured_at, getattr(r, key)) for r in results]
+
+
+def nice_ceiling(value: float) -> float:
+    """1, 2, 5 x a power of ten: round axis labels."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+class BandwidthChart(QWidget):
+    def __init__(self, parent: QWidget | None = None, *, hours: float = 3.0):
+        super().__init__(parent)
+        self.hours = hours
+        self._points: list[Point] = []
+        self._threshold = 5.0
+        self._now: datetime | None = None
+        self.setMinimumSize(240, 110)
+        self.setToolTip("Upload rate measured before AI jobs (dashed: what the jobs need)")
+
+    def sizeHint(self) -> QSize:
+        return QSize(380, 150)
+
+    def set_points(self, points: Sequence[Point], threshold_mbps: float,
+                   now: datetime | None = None) -> None:
+        """`now` pins the right edge (tests); by default it is the time of painting."""
+        self._points = sorted(points, key=lambda p: p[0])
+        self._threshold = threshold_mbps
+        self._now = now
+        self.update()
+
+    # -- geometry -----------------------------------------------------------------------------
+
+    def _plot_rect(self) -> QRectF:
+        return QRectF(44, 10, max(10, self.width() - 54), max(10, self.height() - 32))
+
+    def _y_max(self, visible: list[Point]) -> float:
+        rates = [m for _, m in visible if m is not None]
+        return nice_ceiling(max([self._threshold * 2, *(r * 1.15 for r in rates)]))
+
+    # -- painting -----------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(self.rect(), self.palette().base())
+        now = self._now or datetime.now(timezone.utc)
+        start = now - timedelta(hours=self.hours)
+        visible = [p for p in self._points if start <= p[0] <= now]
+        rect = self._plot_rect()
+        y_max = self._y_max(visible)
+
+        def x_of(moment: datetime) -> float:
+            share = (moment - start).total_seconds() / (self.hours * 3600)
+            return rect.left() + share * rect.width()
+
+        def y_of(rate: float) -> float:
+            return rect.bottom() - min(rate, y_max) / y_max * rect.height()
+
+        self._axes(painter, rect, y_max)
+        self._threshold_line(painter, rect, y_of(self._threshold))
+        if not visible:
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
+                             f"No connection checks in the last {self.hours:g} h")
+            painter.end()
+            return
+        path = QPainterPath()
+        pen_down = False
+        for moment, rate in visible:
+            if rate is None:
+                pen_down = False
+                continue
+            point = QPointF(x_of(moment), y_of(rate))
+            if pen_down:
+                path.lineTo(point)
+            else:
+                path.moveTo(point)
+                pen_down = True
+        painter.setPen(QPen(LINE_COLOR, 1.5))
+        painter.drawPath(path)
+        for moment, rate in visible:
+            self._marker(painter, QPointF(x_of(moment), y_of(rate or 0.0)), rate)
+        painter.end()
+
+    def _axes(self, painter: QPainter, rect: QRectF, y_max: float) -> None:
+        grid = QPen(self.palette().mid().color(), 0.6, Qt.PenStyle.DotLine)
+        text = self.palette().text().color()
+        for i in range(3):
+            value = y_max * i / 2
+            y = rect.bottom() - rect.height() * i / 2
+            painter.setPen(grid)
+            painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
+            painter.setPen(text)
+            painter.drawText(QRectF(0, y - 8, rect.left() - 4, 16),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             f"{value:g}")
+        painter.drawText(QRectF(0, 0, rect.left() - 4, 12), Qt.AlignmentFlag.AlignRight,
+                         "Mbps")
+        hours = max(1, math.ceil(self.hours))
+        for i in range(hours + 1):
+            x = rect.left() + rect.width() * i / hours
+            label = "now" if i == hours else f"-{(hours - i) * self.hours / hours:g} h"
+            painter.drawText(QRectF(x - 30, rect.bottom() + 3, 60, 16),
+                             Qt.AlignmentFlag.AlignHCenter, label)
+
+    def _threshold_line(self, painter: QPainter, rect: QRectF, y: float) -> None:
+        painter.setPen(QPen(THRESHOLD_COLOR, 1.5, Qt.PenStyle.DashLine))
+        painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
+        painter.drawText(QRectF(rect.left() + 4, y - 16, rect.width() - 8, 14),
+                         Qt.AlignmentFlag.AlignLeft, f"{self._threshold:g} Mbps needed")
+
+    def _marker(self, painter: QPainter, at: QPointF, rate: float | None) -> None:
+        if rate is None:
+            painter.setPen(QPen(OFFLINE_COLOR, 2))
+            painter.drawLine(at + QPointF(-4, -4), at + QPointF(4, 4))
+            painter.drawLine(at + QPointF(-4, 4), at + QPointF(4, -4))
+            return
+        if rate >= self._threshold * 1.1:
+            color = OK_COLOR
+        elif rate < self._threshold * 0.9:
+            color = SLOW_COLOR
+        else:
+            color = MARGINAL_COLOR
+        painter.setPen(QPen(color.darker(130), 1))
+        painter.setBrush(color)
+        painter.drawEllipse(at, 3.5, 3.5)

@@ -1,0 +1,144 @@
+"""The decision rules on synthetic traces: ramp, noise, bursts, stalls, caps and the bands."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.bandwidth import ProbePolicy, RateWatcher, Verdict, mbps
+from tests.bandwidth.samples import feed, synthetic
+
+POLICY = ProbePolicy()
+
+
+def within(value: float | None, true: float, share: float = 0.10) -> bool:
+    return value is not None and abs(value - true) <= true * share
+
+
+@pytest.mark.parametrize(("rate", "verdict"), [
+    (5.5, Verdict.OK), (5.49, Verdict.MARGINAL), (5.0, Verdict.MARGINAL), (4.5, Verdict.MARGINAL),
+    (4.49, Verdict.SLOW), (0.0, Verdict.SLOW), (None, Verdict.OFFLINE),
+])
+def test_bands_around_the_threshold(rate, verdict):
+    assert POLICY.verdict_for(rate) is verdict
+
+
+def test_ramp_starts_at_three_rtts_or_three_tenths():
+    assert RateWatcher(POLICY, 0.01).ramp_end == pytest.approx(0.3)
+    assert RateWatcher(POLICY, 0.2).ramp_end == pytest.approx(0.6)
+
+
+def test_a_fast_link_is_called_within_a_second():
+    estimate, _ = feed(synthetic(20, ramp=0.2))
+    assert estimate.decided_by == "above"
+    assert estimate.seconds <= 1.0
+    assert within(estimate.mbps, 20)
+    assert POLICY.verdict_for(estimate.mbps) is Verdict.OK
+
+
+def test_a_slow_link_is_called_after_the_sustained_window():
+    estimate, _ = feed(synthetic(2, ramp=0.3))
+    assert estimate.decided_by == "below"
+    # ramp (0.3 s) + a minimal window (0.2 s) + 1.5 s sustained, on a 50 ms grid
+    assert 1.9 <= estimate.seconds <= 2.2
+    assert within(estimate.mbps, 2)
+
+
+def test_near_the_threshold_runs_to_the_time_cap_and_says_marginal():
+    estimate, _ = feed(synthetic(5.0, noise=0.1, seed=3))
+    assert estimate.decided_by == "time_cap"
+    assert estimate.seconds <= 3.0
+    assert POLICY.verdict_for(estimate.mbps) is Verdict.MARGINAL
+
+
+def test_the_ramp_is_left_out_of_the_rate():
+    # A slow 1 s ramp at 5.8 Mbps: the whole-run average (about 4.8 Mbps) would say
+    # "marginal", the post-ramp rate says what the link really does.
+    samples = synthetic(5.8, ramp=1.0)
+    estimate, watcher = feed(samples, rtt=0.35)
+    assert watcher.ramp_end == pytest.approx(1.05)
+    whole = mbps(samples[57].delivered, samples[57].t)
+    assert whole < 5.5
+    assert within(estimate.mbps, 5.8, 0.03)
+    assert POLICY.verdict_for(estimate.mbps) is Verdict.OK
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("rate", [2.0, 3.5, 8.0, 12.0])
+def test_heavy_noise_still_gives_the_right_verdict(rate, seed):
+    # 30% noise on every 50 ms step: far jumpier than a wired or a good Wi-Fi link.
+    estimate, _ = feed(synthetic(rate, noise=0.3, seed=seed))
+    assert POLICY.verdict_for(estimate.mbps) is POLICY.verdict_for(rate)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("rate", [2.0, 3.5, 8.0, 12.0, 20.0])
+def test_moderate_noise_keeps_the_rate_within_ten_percent(rate, seed):
+    estimate, _ = feed(synthetic(rate, noise=0.1, seed=seed))
+    assert within(estimate.mbps, rate)
+
+
+def test_an_early_burst_does_not_pass_for_a_fast_link():
+    # 200 kB let through at once (a shaper's bucket, an access point's buffer), then 3 Mbps.
+    estimate, _ = feed(synthetic(3, ramp=0.05, burst=200_000))
+    assert estimate.decided_by == "below"
+    assert POLICY.verdict_for(estimate.mbps) is Verdict.SLOW
+
+
+def test_a_stall_mid_probe_is_offline_not_slow():
+    # The server stops taking data after 0.8 s: the path is gone, not merely slow.
+    estimate, _ = feed(synthetic(4, stall_at=0.8))
+    assert estimate.decided_by == "stalled"
+    assert estimate.mbps is None
+    assert POLICY.verdict_for(estimate.mbps) is Verdict.OFFLINE
+    assert 1.75 <= estimate.seconds <= 1.9
+
+
+def test_a_stall_after_a_clear_answer_does_not_matter():
+    estimate, _ = feed(synthetic(12, stall_at=0.9))
+    assert estimate.decided_by == "above"
+    assert estimate.seconds < 0.9
+
+
+def test_a_short_pause_is_not_a_stall():
+    samples = synthetic(6.5, ramp=0.1)
+    # Nothing acknowledged for 0.6 s (a Wi-Fi retransmission burst), then the backlog at once.
+    paused = [s if not 1.0 <= s.t < 1.6 else type(s)(s.t, samples[19].delivered) for s in samples]
+    estimate, _ = feed(paused)
+    assert estimate.decided_by != "stalled"
+    assert estimate.mbps is not None
+
+
+def test_the_byte_cap_ends_a_run_on_a_fast_link():
+    policy = ProbePolicy(byte_cap=500_000)
+    estimate, _ = feed(synthetic(40, ramp=0.05), policy)
+    assert estimate.decided_by in ("above", "byte_cap")
+    assert estimate.delivered < 700_000
+    assert within(estimate.mbps, 40, 0.15)
+
+
+def test_nothing_delivered_is_offline():
+    estimate, _ = feed(synthetic(0.0))
+    assert estimate.decided_by == "no_data"
+    assert estimate.mbps is None
+
+
+def test_counters_never_go_back_and_late_samples_are_ignored():
+    watcher = RateWatcher(POLICY)
+    watcher.add(0.1, 10_000)
+    watcher.add(0.2, 5_000)  # a lower count (a stale progress answer) does not undo progress
+    watcher.add(0.15, 50_000)  # out of order: ignored
+    assert [s.delivered for s in watcher.samples] == [10_000, 10_000]
+
+
+def test_replay_runs_recorded_samples_through_the_same_rules():
+    samples = synthetic(2.0)
+    estimate = RateWatcher.replay(POLICY, 0.0, samples)
+    assert estimate.decided_by == "below"
+    assert within(estimate.mbps, 2.0)
+
+
+def test_a_lower_threshold_changes_the_answer():
+    policy = POLICY.with_threshold(1.5)
+    estimate, _ = feed(synthetic(2.0), policy)
+    assert estimate.decided_by == "above"
+    assert policy.verdict_for(estimate.mbps) is Verdict.OK
