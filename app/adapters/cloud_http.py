@@ -107,8 +107,9 @@ class HttpCloud:
         if isinstance(exc, httpx.ConnectError):
             return CloudUnreachable(f"Cannot connect to the cloud at {self.host}.",
                                     hint="Check the booth's network connection.")
-        return CloudUnreachable(f"The connection to {self.host} broke off ({type(exc).__name__}).",
-                                hint="The venue network may be unstable.")
+        log.info("transport failure talking to %s: %s", self.host, type(exc).__name__)
+        return CloudUnreachable(f"The connection to {self.host} broke off before the cloud "
+                                "answered.", hint="The venue network may be unstable.")
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         status = response.status_code

@@ -67,7 +67,8 @@ class SyncService:
             balance = self._cloud.get_balance()
         except MonitorError as error:
             if isinstance(error, CloudUnreachable | CloudUnavailable | AuthFailed | ProtocolError):
-                self._store.commit_sync_failure(self._clock(), error.message, error_kind(error))
+                # The stored text is what the operator reads later: message and what to do.
+                self._store.commit_sync_failure(self._clock(), str(error), error_kind(error))
                 return SyncOutcome(ok=False, error=error)
             raise
         self._store.commit_sync(account, balance, self._clock())

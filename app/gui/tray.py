@@ -57,8 +57,12 @@ class TrayController(QObject):
         self._snapshot: Snapshot | None = None
         self.icon = QSystemTrayIcon(state_icon(TrayState.STALE), self)
         self.menu = QMenu()
+        # The one thing the operator opens the menu for: bold, and a click opens the window.
         self._balance = self.menu.addAction("Balance: not yet known")
-        self._balance.setEnabled(False)
+        font = self._balance.font()
+        font.setBold(True)
+        self._balance.setFont(font)
+        self._balance.triggered.connect(self.show_window_requested.emit)
         self._age = self.menu.addAction("")
         self._age.setEnabled(False)
         self._problem = self.menu.addAction("")
