@@ -60,7 +60,11 @@ def run(args: argparse.Namespace, options: Any = None) -> int:
         job_seconds=args.job_seconds,
         refund_seconds=args.refund_seconds,
     )
-    cloud.start()
+    try:
+        cloud.start()
+    except OSError as exc:  # typically the port is taken: say so in one line, no traceback
+        print(f"demo cloud could not start on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
     print(f"demo cloud listening on {cloud.url}", flush=True)
     try:
         cloud.serve_forever()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,14 @@ def test_register_adds_the_subcommand_with_defaults() -> None:
     )
     args = parser.parse_args(["demo-cloud", "--job-failure-rate", "0.25", "--seed", "9"])
     assert (args.job_failure_rate, args.seed) == (0.25, 9)
+
+
+def test_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        process = _start(tmp_path, "--port", port)
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 1
+    assert "could not start" in err and "Traceback" not in err
