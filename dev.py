@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,6 +20,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+# A real X server and system tray for the tray tests, and the X libraries Qt's xcb plugin needs.
+# Installed only on Linux, only as root, only when missing; without them those tests skip.
+DESKTOP_TEST_PACKAGES = [
+    "xvfb", "trayer", "xdotool", "libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1",
+    "libxcb-image0", "libxcb-render-util0", "libxcb-xkb1", "libxkbcommon-x11-0",
+    "libxcb-shape0", "libxcb-randr0", "libxcb-xinerama0",
+]
 
 
 def venv_python() -> Path:
@@ -46,6 +54,25 @@ def ensure_env(extras: str) -> Path:
     return py
 
 
+def ensure_desktop_test_packages() -> None:
+    if sys.platform != "linux" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    query = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}\\n",
+                            *DESKTOP_TEST_PACKAGES], capture_output=True, text=True)
+    installed = [line for line in query.stdout.splitlines() if line.startswith("ii")]
+    if len(installed) == len(DESKTOP_TEST_PACKAGES):
+        return
+    print("dev.py: installing Debian packages for the real-tray tests: "
+          + " ".join(DESKTOP_TEST_PACKAGES), flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    quiet = {"stdout": subprocess.DEVNULL, "env": env}
+    ok = subprocess.call(["apt-get", "update", "-qq"], **quiet) == 0 and subprocess.call(
+        ["apt-get", "install", "-y", "-qq", *DESKTOP_TEST_PACKAGES], **quiet) == 0
+    if not ok:
+        print("dev.py: could not install them; the real-tray tests will be skipped",
+              file=sys.stderr)
+
+
 def _fingerprint(extras: str) -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
 
@@ -57,6 +84,7 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(py), "-m", "app", "--demo", *rest])
     if task == "test":
         py = ensure_env("[test]")
+        ensure_desktop_test_packages()
         lint = subprocess.call([str(py), "-m", "ruff", "check", "app", "tests", "benchmarks"])
         if lint != 0:
             print("dev.py: ruff found problems (above)", file=sys.stderr)

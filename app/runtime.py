@@ -48,13 +48,22 @@ class Options:
     verbose: bool = False
 
 
+def paths_for(options: Options) -> AppPaths:
+    base = resolve_paths(options.home)
+    return base.for_profile("demo") if options.demo else base
+
+
+def start_logging(options: Options) -> None:
+    """Idempotent; the tray app calls it before its first log line, the Runtime again."""
+    setup_logging(paths_for(options).log_file, verbose=options.verbose)
+
+
 class Runtime:
     def __init__(self, options: Options):
         self.options = options
-        base = resolve_paths(options.home)
-        self.paths: AppPaths = base.for_profile("demo") if options.demo else base
+        self.paths: AppPaths = paths_for(options)
         self.paths.create()
-        setup_logging(self.paths.log_file, verbose=options.verbose)
+        start_logging(options)
         self.settings: Settings = load_settings(self.paths.settings_file)
         self.secrets = SecretStore(self.paths.fallback_secrets_file)
         self.db = Database(self.paths.store_file)

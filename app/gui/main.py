@@ -23,7 +23,7 @@ from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status_window import StatusWindow
 from app.gui.tray import TrayController
-from app.runtime import Options
+from app.runtime import Options, start_logging
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ def _style() -> str:
 
 
 def run_gui(options: Options) -> int:
+    start_logging(options)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setQuitOnLastWindowClosed(False)
