@@ -155,16 +155,17 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
                 self._captive_portal()
                 return
             if outage is not None:
-                self._finish(
-                    Response(
-                        503,
-                        problem_body(503, "unavailable", "The cloud is temporarily unavailable."),
-                        PROBLEM_TYPE,
-                        {"Retry-After": str(outage[1])},
-                    ),
-                    request_id,
-                    body=None,
+                unavailable = Response(
+                    503,
+                    problem_body(503, "unavailable", "The cloud is temporarily unavailable."),
+                    PROBLEM_TYPE,
+                    {"Retry-After": str(outage[1])},
                 )
+                try:  # read the body away so the client gets the 503, not a reset
+                    framed: BodyReader | None = BodyReader(self.rfile, self.headers)
+                except ApiError:
+                    framed = None
+                self._finish(unavailable, request_id, body=framed)
                 return
         body: BodyReader | None = None
         close = False
@@ -257,12 +258,7 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         close: bool = False,
     ) -> None:
         if body is None:
-            # The request was never framed (outage answer): drop the connection afterwards.
-            close = (
-                close
-                or self.headers.get("Content-Length") not in (None, "0")
-                or bool(self.headers.get("Transfer-Encoding"))
-            )
+            close = True  # the request could not even be framed; its bytes cannot be skipped
         elif not close and not body.done:
             try:
                 close = not body.drain(DRAIN_LIMIT)

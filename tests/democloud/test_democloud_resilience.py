@@ -39,7 +39,9 @@ def test_outage_503_with_retry_after_then_restore(api: httpx.Client) -> None:
         response = api.get(path)
         assert_problem(response, 503, "unavailable")
         assert int(response.headers["retry-after"]) >= 1
-    state = api.get("/demo/state").json()
+    upload = api.post("/v1/speedtest/upload", content=b"x" * 2_000_000)
+    assert_problem(upload, 503, "unavailable")  # answered, not reset, despite the unread body
+    state = api.get("/demo/state").json()  # and the same connection still works
     assert state["outage"]["mode"] == "503"
     scenario(api, "restore")
     assert api.get("/v1/balance").status_code == 200
