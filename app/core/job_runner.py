@@ -247,8 +247,11 @@ class JobRunner:
         rest = JobState.PENDING if job.state is JobState.SENDING else job.state
         attempts = job.attempts + (1 if d.counts else 0)
         if d.counts and attempts >= self.policy.retry_budget:
+            # The error's own hint ("it will be retried") is no longer true: say what to do.
+            text = (f"Gave up after {attempts} tries: {error.message} Retry it from the queue "
+                    "(it keeps its key: no second charge).")
             gave_up = self._move(job, owner, JobState.GIVEN_UP, release=True, attempts=attempts,
-                                 last_error=d.message, last_error_kind=d.kind, finished_at=now,
+                                 last_error=text, last_error_kind=d.kind, finished_at=now,
                                  note=f"given up after {attempts} attempts: {d.message}")
             return StepResult(gave_up, d)
         delay = 0.0

@@ -1,0 +1,220 @@
+"""The queue window: every AI job with its state, and the operator's three levers.
+
+It only draws QueueSnapshots and emits requests (retry, remove, send anyway, resume); the job
+worker does the work on its own thread. Selection survives redraws, keyed by job id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.jobs import FINAL, OPEN, Job, JobState
+from app.core.model import FEATURE_LABELS, Feature
+from app.gui.job_worker import QueueSnapshot
+from app.runtime import utc_now
+
+COLUMNS = ("Photo", "Feature", "State", "Tries", "Next try", "Updated", "Problem")
+STATE_WORDS = {
+    JobState.PENDING: "Queued", JobState.HELD: "Held (slow link)", JobState.SENDING: "Sending",
+    JobState.WAITING_RESULT: "In the cloud", JobState.DOWNLOADING: "Downloading",
+    JobState.SUCCEEDED: "Done", JobState.FAILED: "Failed", JobState.GIVEN_UP: "Given up",
+    JobState.REMOVED: "Removed",
+}
+STATE_COLOURS = {
+    JobState.HELD: "#b26a00", JobState.FAILED: "#b00020", JobState.GIVEN_UP: "#b00020",
+    JobState.SUCCEEDED: "#2e7d32", JobState.REMOVED: "#777777",
+}
+FILTERS = ("Open and problems", "Everything", "Open only")
+PROBLEMS = {JobState.FAILED, JobState.GIVEN_UP}
+
+
+class QueueWindow(QWidget):
+    retry_requested = Signal(list)
+    remove_requested = Signal(list)
+    send_anyway_requested = Signal(list)
+    resume_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("AI job queue — Booth Credit Monitor")
+        self.resize(900, 480)
+        self._snapshot: QueueSnapshot | None = None
+        self._shown: list[Job] = []
+
+        self.summary = QLabel("No jobs yet.")
+        self.summary.setObjectName("queueSummary")
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fdecea; color: #611a15; padding: 6px;")
+        self.banner.hide()
+        self.resume_button = QPushButton("Resume queue")
+        self.resume_button.clicked.connect(self.resume_requested.emit)
+        self.resume_button.hide()
+        self.filter = QComboBox()
+        self.filter.addItems(FILTERS)
+        self.filter.currentIndexChanged.connect(lambda _i: self._redraw())
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+
+        self.retry_button = QPushButton("Retry selected")
+        self.send_button = QPushButton("Send anyway")
+        self.remove_button = QPushButton("Remove")
+        self.retry_button.clicked.connect(lambda: self._act(self.retry_requested))
+        self.send_button.clicked.connect(lambda: self._act(self.send_anyway_requested))
+        self.remove_button.clicked.connect(self._remove)
+
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.filter)
+        buttons = QHBoxLayout()
+        for button in (self.retry_button, self.send_button, self.remove_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.resume_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def set_snapshot(self, snap: QueueSnapshot) -> None:
+        self._snapshot = snap
+        c = snap.counts
+        parts = [f"{c.open} open"]
+        for state in (JobState.HELD, JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP):
+            if c.count(state):
+                parts.append(f"{c.count(state)} {STATE_WORDS[state].lower()}")
+        link = "cloud reachable" if snap.online else "cloud unreachable"
+        self.summary.setText(" · ".join(parts) + f" · {link}")
+        problems = []
+        if c.pause is not None:
+            problems.append(f"Paused: {c.pause.message}")
+        if not snap.online and snap.offline_reason:
+            problems.append(f"Waiting for the cloud: {snap.offline_reason}")
+        self.banner.setText("\n".join(problems))
+        self.banner.setVisible(bool(problems))
+        self.resume_button.setVisible(c.pause is not None)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
+        keep = set(self.selected_ids())
+        mode = self.filter.currentIndex()
+        jobs = [j for j in reversed(snap.jobs) if _visible(j, mode)]  # newest first
+        self._shown = jobs
+        self.table.setUpdatesEnabled(False)
+        self.table.setRowCount(len(jobs))
+        now = utc_now()
+        for row, job in enumerate(jobs):
+            cells = (Path(job.source_path).name, _feature(job.feature), STATE_WORDS[job.state],
+                     str(job.attempts), _next_try(job, now), _clock(job.updated_at),
+                     job.last_error or "")
+            colour = STATE_COLOURS.get(job.state)
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 0:
+                    item.setToolTip(job.source_path)
+                if col == len(cells) - 1 and text:
+                    item.setToolTip(text)
+                if colour and col == 2:
+                    item.setForeground(QBrush(QColor(colour)))
+                self.table.setItem(row, col, item)
+        self.table.clearSelection()
+        for row, job in enumerate(jobs):
+            if job.id in keep:
+                self.table.selectRow(row)
+        self.table.setUpdatesEnabled(True)
+        self._update_buttons()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self._shown[r].id for r in rows if r < len(self._shown)]
+
+    def selected_jobs(self) -> list[Job]:
+        ids = set(self.selected_ids())
+        return [j for j in self._shown if j.id in ids]
+
+    def _update_buttons(self) -> None:
+        jobs = self.selected_jobs()
+        self.retry_button.setEnabled(any(j.state in PROBLEMS or j.state in OPEN for j in jobs))
+        self.send_button.setEnabled(any(j.state is JobState.HELD for j in jobs))
+        self.remove_button.setEnabled(any(j.state is not JobState.REMOVED for j in jobs))
+
+    def _act(self, signal: Signal) -> None:
+        ids = self.selected_ids()
+        if ids:
+            signal.emit(ids)  # type: ignore[attr-defined]
+
+    def _remove(self) -> None:
+        jobs = self.selected_jobs()
+        if not jobs:
+            return
+        in_cloud = [j for j in jobs if j.cloud_job_id and j.state not in FINAL]
+        text = f"Remove {len(jobs)} job{'s' if len(jobs) != 1 else ''} from the queue?"
+        if in_cloud:
+            text += (f"\n\n{len(in_cloud)} already reached the cloud and may have been charged; "
+                     "their results will not be downloaded.")
+        if self.confirm(text):
+            self.remove_requested.emit([j.id for j in jobs])
+
+    def confirm(self, text: str) -> bool:
+        answer = QMessageBox.question(self, "Remove jobs", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+
+def _visible(job: Job, mode: int) -> bool:
+    if mode == 1:
+        return True
+    if mode == 2:
+        return job.state in OPEN
+    return job.state in OPEN or job.state in PROBLEMS
+
+
+def _feature(feature: str) -> str:
+    try:
+        return FEATURE_LABELS[Feature(feature)]
+    except ValueError:
+        return feature
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def _next_try(job: Job, now: datetime) -> str:
+    if job.state not in OPEN or job.state is JobState.HELD or job.next_attempt_at is None:
+        return ""
+    seconds = (job.next_attempt_at - now).total_seconds()
+    return "now" if seconds <= 0 else f"in {seconds:.0f} s"

@@ -1,0 +1,153 @@
+"""The job worker on its own thread and the queue window, offscreen, against the demo cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMetaObject, Qt, QThread
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QApplication
+
+from app.adapters.job_engine import EngineConfig
+from app.core.backoff import Backoff
+from app.core.job_runner import LinkVerdict, RunPolicy
+from app.core.jobs import JobState, QueueCounts
+from app.democloud.images import make_png
+from app.gui.job_worker import JobWorker, QueueSnapshot
+from app.gui.queue_badge import badge_icon, tooltip_line
+from app.gui.queue_window import QueueWindow
+from app.runtime import Options, Runtime
+from tests.jobs.fakes import FakeLink
+
+FAST = Backoff(base=0.1, cap=0.4, floor=0.05)
+S = JobState
+
+
+class Harness:
+    def __init__(self, qtbot, runtime: Runtime, **kwargs):
+        self.qtbot = qtbot
+        self.runtime = runtime
+        self.snapshots: list[QueueSnapshot] = []
+        self.notices: list = []
+        self.thread = QThread()
+        self.worker = JobWorker(runtime, quiet_seconds=0.2, rescan_ms=5_000,
+                                config=EngineConfig(max_concurrent=2, lease_seconds=5,
+                                                    probe_backoff=FAST,
+                                                    held_recheck_seconds=60),
+                                policy=RunPolicy(backoff=FAST), **kwargs)
+        self.worker.moveToThread(self.thread)
+        self.worker.snapshot.connect(self.snapshots.append)
+        self.worker.notice.connect(self.notices.append)
+        self.thread.start()
+        with qtbot.waitSignal(self.worker.ready, timeout=15_000):
+            QMetaObject.invokeMethod(self.worker, "start", Qt.ConnectionType.QueuedConnection)
+
+    @property
+    def last(self) -> QueueSnapshot:
+        return self.snapshots[-1]
+
+    def hot(self) -> Path:
+        assert self.last.folders is not None
+        return self.last.folders.hot
+
+    def drop(self, name: str, data: bytes | None = None, n: int = 0) -> Path:
+        path = self.hot() / name
+        path.write_bytes(data if data is not None else make_png(10 + n, 10))
+        return path
+
+    def wait(self, predicate, timeout: int = 20_000) -> None:
+        self.qtbot.waitUntil(lambda: bool(self.snapshots) and predicate(self.last),
+                             timeout=timeout)
+
+    def close(self) -> None:
+        with self.qtbot.waitSignal(self.worker.stopped, timeout=30_000):
+            QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
+        self.thread.quit()
+        self.thread.wait(10_000)
+
+
+@pytest.fixture
+def runtime(home, demo_cloud, monkeypatch, memory_keyring):
+    monkeypatch.setenv("BOOTH_MONITOR_TOKEN", demo_cloud.token)
+    rt = Runtime(Options(home=str(home), cloud_url=demo_cloud.url))
+    rt.cloud()  # the monitor worker builds the client first in the app, too
+    yield rt
+    rt.close()
+
+
+def test_photos_dropped_in_the_hot_folder_come_back_as_results(qtbot, runtime):
+    h = Harness(qtbot, runtime)  # the real bandwidth preflight against the demo cloud
+    try:
+        assert h.worker.thread() is h.thread and h.thread is not QApplication.instance().thread()
+        photos = [h.drop(f"guest-{n}.png", n=n) for n in range(3)]
+        h.drop("notes.jpg", b"this is not a photo")
+        h.wait(lambda s: s.counts.count(S.SUCCEEDED) == 3)
+        results = sorted(p.name for p in h.last.folders.output.iterdir())
+        assert results == sorted(f"{p.stem}.background_removal.png" for p in photos)
+        assert any(n.title == "Photo set aside" for n in h.notices)
+        assert (h.last.folders.quarantine / "notes.jpg.why.txt").exists()
+        assert h.last.badge == ""
+    finally:
+        h.close()
+
+
+def test_held_jobs_are_sent_when_the_operator_says_so(qtbot, runtime):
+    link = FakeLink(LinkVerdict.SLOW)
+    h = Harness(qtbot, runtime, link=link)
+    window = QueueWindow()
+    qtbot.addWidget(window)
+    h.worker.snapshot.connect(window.set_snapshot)
+    window.send_anyway_requested.connect(h.worker.send_anyway)
+    try:
+        h.drop("slow-1.png", n=1)
+        h.drop("slow-2.png", n=2)
+        h.wait(lambda s: s.counts.count(S.HELD) == 2)
+        assert h.last.badge == "2"
+        assert any(n.key == "held" for n in h.notices), "one notice for the held episode"
+        qtbot.waitUntil(lambda: window.table.rowCount() == 2)
+        assert window.table.item(0, 2).text() == "Held (slow link)"
+        window.table.selectRow(0)
+        assert window.send_button.isEnabled()
+        window.send_button.click()
+        h.wait(lambda s: s.counts.count(S.SUCCEEDED) == 1 and s.counts.count(S.HELD) == 1)
+        sent = next(j for j in h.last.jobs if j.state is S.SUCCEEDED)
+        assert sent.send_anyway
+    finally:
+        h.close()
+
+
+def test_queue_window_renders_states_and_buttons(qtbot, runtime, tmp_path):
+    h = Harness(qtbot, runtime, link=FakeLink(LinkVerdict.SLOW))
+    try:
+        h.drop("held.png", n=1)
+        h.wait(lambda s: s.counts.count(S.HELD) == 1)
+        snap = h.last
+    finally:
+        h.close()
+    window = QueueWindow()
+    qtbot.addWidget(window)
+    window.set_snapshot(snap)
+    window.show()
+    assert "1 open" in window.summary.text() and "held" in window.summary.text().lower()
+    assert not window.retry_button.isEnabled(), "nothing selected yet"
+    window.table.selectRow(0)
+    assert window.retry_button.isEnabled() and window.send_button.isEnabled()
+    removed = []
+    window.remove_requested.connect(removed.append)
+    window.confirm = lambda text: "Remove 1 job" in text  # the operator clicks Yes
+    window.remove_button.click()
+    assert removed == [[snap.jobs[0].id]]
+    window.grab().save(str(tmp_path / "queue-window.png"))
+    assert (tmp_path / "queue-window.png").stat().st_size > 1000
+
+
+def test_badge_paints_the_count_and_the_tooltip_says_it(qapp):
+    base = QPixmap(64, 64)
+    base.fill(Qt.GlobalColor.darkGreen)
+    icon = QIcon(base)
+    assert badge_icon(icon, QueueCounts({})) is icon
+    painted = badge_icon(icon, QueueCounts({"pending": 3})).pixmap(64, 64).toImage()
+    assert painted != base.toImage()
+    assert tooltip_line(QueueCounts({"pending": 3})) == "3 AI photos queued"
+    assert tooltip_line(QueueCounts({})) == ""
