@@ -25,7 +25,7 @@ from app.adapters.settings_file import Settings
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
-from app.core.job_runner import JobRunner, LinkCheck, PreflightLink, RunPolicy
+from app.core.job_runner import JobCloud, JobRunner, LinkCheck, PreflightLink, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
 from app.core.model import Feature
 from app.runtime import Runtime, utc_now
@@ -90,7 +90,9 @@ class JobPath:
     def __init__(self, runtime: Runtime, *, link: LinkCheck | None = None,
                  use_default_link: bool = True, config: EngineConfig | None = None,
                  policy: RunPolicy | None = None,
-                 on_event: Callable[[EngineEvent], None] | None = None):
+                 on_event: Callable[[EngineEvent], None] | None = None,
+                 wrap_cloud: Callable[[JobCloud], JobCloud] | None = None):
+        """`wrap_cloud` lets a harness slow down or break the cloud calls (benchmarks)."""
         self.runtime = runtime
         settings = runtime.settings
         self.folders = job_folders(runtime)
@@ -102,7 +104,8 @@ class JobPath:
             link = default_link(runtime)
         self._cloud_lock = threading.Lock()
         self.cloud_jobs = CloudJobs(self._cloud, booth_id=settings.booth_name)
-        self.runner = JobRunner(self.cloud_jobs, self.repo, LocalFiles(), link, utc_now,
+        cloud: JobCloud = wrap_cloud(self.cloud_jobs) if wrap_cloud else self.cloud_jobs
+        self.runner = JobRunner(cloud, self.repo, LocalFiles(), link, utc_now,
                                 policy or run_policy(settings))
         self._listeners: list[Callable[[EngineEvent], None]] = [on_event] if on_event else []
         self.engine = JobEngine(
