@@ -46,6 +46,24 @@ def demo_cloud(tmp_path: Path):
     cloud.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collect_qt_objects_before_exit():
+    """Collect leftover Qt wrappers while the QApplication still exists: collected during
+    interpreter shutdown instead, PySide6 can abort the whole run (exit 134) after all passed."""
+    yield
+    import gc
+
+    gc.collect()
+    try:
+        from PySide6.QtCore import QCoreApplication, QEvent
+    except ImportError:
+        return
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        QCoreApplication.processEvents()
+    gc.collect()
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, step: float = 0.02):
     """Poll a condition with a deadline (for non-Qt code; Qt tests use qtbot.waitUntil)."""
     deadline = time.monotonic() + timeout

@@ -53,6 +53,7 @@ def main() -> int:
         monitor.thread.finished.connect(lambda: done.append(True))
         monitor.quit()
         wait_for(app, lambda: bool(done))
+        monitor.dispose()
     print(f"wrote {out / 'window.png'} and {out / 'tray-menu.png'}")
     return 0
 

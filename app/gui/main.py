@@ -10,7 +10,17 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QMetaObject,
+    QObject,
+    Qt,
+    QThread,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
@@ -161,6 +171,19 @@ class MonitorApp(QObject):
         QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
 
+    def dispose(self) -> None:
+        """Delete every widget and Qt object now, after the worker thread has finished.
+
+        Left to Python's garbage collector, PySide6 objects can outlive the QApplication and
+        crash the interpreter at exit (Dangerzone hit this too); explicit lifetimes avoid it."""
+        self.tray.icon.hide()
+        for obj in (self._dialog, self.window, self.tray.menu, self.tray, self.worker,
+                    self.thread):
+            if obj is not None:
+                obj.deleteLater()
+        self._dialog = None
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.tray.set_snapshot(snap)
@@ -213,7 +236,9 @@ def run_gui(options: Options) -> int:
     monitor = MonitorApp(app, options, tray_available=QSystemTrayIcon.isSystemTrayAvailable())
     server.newConnection.connect(lambda: _serve_second_launch(server, monitor))
     monitor.start()
-    return app.exec()
+    status = app.exec()
+    monitor.dispose()
+    return status
 
 
 def _serve_second_launch(server: QLocalServer, monitor: MonitorApp) -> None:

@@ -28,6 +28,7 @@ def monitor(qtbot, qapp, home, memory_keyring):
     yield app
     with qtbot.waitSignal(app.thread.finished, timeout=10_000):
         app.quit()
+    app.dispose()
 
 
 def test_window_shows_balance_with_its_age(monitor, qtbot):
@@ -86,6 +87,7 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     assert "sekrit" not in (app.snapshot.view().last_error or "")
     with qtbot.waitSignal(app.thread.finished, timeout=10_000):
         app.quit()
+    app.dispose()
 
 
 def test_second_launch_hands_over_to_the_running_copy(tmp_path):
@@ -137,3 +139,4 @@ def test_recovers_on_its_own_when_the_cloud_returns(qtbot, qapp, home, memory_ke
         cloud.stop()
         with qtbot.waitSignal(app.thread.finished, timeout=10_000):
             app.quit()
+        app.dispose()
