@@ -16,7 +16,9 @@ no Qt, no storage; the Preflight service reaches those through the ports at the 
 
 from __future__ import annotations
 
+import bisect
 import enum
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -52,9 +54,14 @@ class ProbePolicy:
     # "Clearly above" needs this much run time, so one early burst (a token-bucket shaper's
     # bucket, an access point's buffer) cannot pass for a fast link.
     min_above_seconds: float = 0.25
-    # The post-ramp span we want behind a reported rate when the link turns out fast.
+    # Post-ramp data behind a "clearly above": little when the link is far above (twice the
+    # line: the verdict cannot be wrong and the rate matters less), more when it is nearer,
+    # because the first second after slow start is the roughest and the rate is reported.
     above_report_seconds: float = 0.4
+    above_confirm_seconds: float = 1.0
+    far_above_factor: float = 2.0
     below_sustain_seconds: float = 1.5
+    fit_window_seconds: float = 1.5  # the rate is the slope over (at most) the latest 1.5 s
     # Post-ramp data needed before the "below" clock starts; shorter windows are mostly noise.
     below_min_window_seconds: float = 0.2
     time_cap_seconds: float = 2.9  # samples come every 50 ms: decide by 3 s at the latest
@@ -96,6 +103,30 @@ class Sample:
     delivered: int  # cumulative bytes that reached the other end
 
 
+def upper_hull_slope(samples: list[Sample]) -> float:
+    """Bytes per second along the upper convex hull of (t, delivered): the time-weighted
+    median of its edges' slopes. Samples must be in time order."""
+    hull: list[Sample] = []
+    for s in samples:
+        # Pop the last vertex while it lies on or under the chord from the one before it to s.
+        while len(hull) >= 2 and (
+            (hull[-1].t - hull[-2].t) * (s.delivered - hull[-2].delivered)
+            - (hull[-1].delivered - hull[-2].delivered) * (s.t - hull[-2].t) >= 0
+        ):
+            hull.pop()
+        hull.append(s)
+    edges = sorted(((b.delivered - a.delivered) / (b.t - a.t), b.t - a.t)
+                   for a, b in itertools.pairwise(hull) if b.t > a.t)
+    if not edges:
+        return 0.0
+    half, seen = sum(w for _, w in edges) / 2, 0.0
+    for slope, weight in edges:
+        seen += weight
+        if seen >= half:
+            return max(0.0, slope)
+    return max(0.0, edges[-1][0])
+
+
 @dataclass(frozen=True)
 class Estimate:
     mbps: float | None  # None: nothing usable was delivered
@@ -111,9 +142,9 @@ class RateWatcher:
         self.policy = policy
         self.ramp_end = policy.ramp_seconds(rtt_seconds)
         self.samples: list[Sample] = []
+        self._times: list[float] = []  # sample times, for finding the fit window
         self._anchor: Sample | None = None  # first sample at or after the ramp
         self._below_since: float | None = None
-        self._fit = (0, 0.0, 0.0, 0.0, 0.0)  # n, sum t, sum bytes, sum t^2, sum t*bytes
         self._last_progress_t = 0.0
         self.decision: str | None = None
 
@@ -131,15 +162,11 @@ class RateWatcher:
         delivered = max(delivered, last.delivered)  # counters never go back
         sample = Sample(t, delivered)
         self.samples.append(sample)
+        self._times.append(t)
         if delivered > last.delivered:
             self._last_progress_t = t
         if self._anchor is None and t >= self.ramp_end:
             self._anchor = sample
-        if self._anchor is not None:
-            # Running sums for the least-squares fit, relative to the anchor for precision.
-            x, y = t - self._anchor.t, float(delivered - self._anchor.delivered)
-            n, st, sb, stt, stb = self._fit
-            self._fit = (n + 1, st + x, sb + y, stt + x * x, stb + x * y)
         self.decision = self._decide(sample)
         return self.done
 
@@ -159,8 +186,11 @@ class RateWatcher:
         clearly_above = s.t >= p.min_above_seconds and mbps(s.delivered, s.t) > p.above_mbps
         if clearly_above and s.delivered >= p.byte_cap:
             return "above"
-        if clearly_above and self._post_ramp_span(s) >= p.above_report_seconds:
-            if (self.post_ramp_mbps() or 0.0) > p.above_mbps:
+        if clearly_above:
+            average = mbps(s.delivered, s.t)
+            needed = (p.above_report_seconds if average > p.above_mbps * p.far_above_factor
+                      else p.above_confirm_seconds)
+            if self._post_ramp_span(s) >= needed and (self.post_ramp_mbps() or 0) > p.above_mbps:
                 return "above"
         rate = self.post_ramp_mbps()
         if rate is not None and self._post_ramp_span(s) >= p.below_min_window_seconds:
@@ -181,21 +211,25 @@ class RateWatcher:
         return s.t - self._anchor.t if self._anchor is not None else 0.0
 
     def post_ramp_mbps(self) -> float | None:
-        """Least-squares slope of delivered bytes over time after the ramp. A fit, not the two
-        end points: a lost packet holds the acknowledged count back until it is repaired, and
-        an end point caught in such a hole would swing a short window by 5-10%."""
+        """The delivery rate after the ramp, over the latest `fit_window_seconds` at most.
+
+        Read from the upper envelope of the samples, not from two end points or a plain fit:
+        a lost packet holds the acknowledged count back until it is repaired, while the
+        bottleneck keeps sending what is queued, so a hole shows as samples *below* the line
+        the link really draws, followed by a catch-up faster than the link. The slope of the
+        upper hull (median over time of its edges) follows the line and ignores the holes; the
+        window slides because the first second after slow start has the most of them."""
         if self._anchor is None or not self.samples:
             return None
-        n, st, sb, stt, stb = self._fit
-        span = self.samples[-1].t - self._anchor.t
+        last = self.samples[-1]
+        start = max(self._anchor.t, last.t - self.policy.fit_window_seconds)
+        window = self.samples[bisect.bisect_left(self._times, start):]
+        span = last.t - window[0].t
         if span <= 0:
             return None
-        if n < 3:
-            return mbps(self.samples[-1].delivered - self._anchor.delivered, span)
-        denominator = n * stt - st * st
-        if denominator <= 0:
-            return None
-        return max(0.0, (n * stb - st * sb) / denominator) * BITS_PER_BYTE / 1e6
+        if len(window) < 3:
+            return mbps(last.delivered - window[0].delivered, span)
+        return upper_hull_slope(window) * BITS_PER_BYTE / 1e6
 
     def _later_half_mbps(self) -> float | None:
         last = self.samples[-1]

@@ -171,6 +171,13 @@ class NetLab:
             time.sleep(0.05)  # bounded polling for the subprocess to listen
         raise RuntimeError("demo cloud did not start listening in time")
 
+    def cloud_running(self) -> bool:
+        return self._cloud is not None and self._cloud.poll() is None
+
+    def link(self, up: bool) -> None:
+        """Take the router's side toward the server down (a dead uplink: no reset, no answer)."""
+        _run("ip", "-n", self.router, "link", "set", "rs", "up" if up else "down")
+
     def kill_cloud(self) -> None:
         """Kill -9: the server dies without a goodbye, like a crashed host."""
         if self._cloud is not None and self._cloud.poll() is None:

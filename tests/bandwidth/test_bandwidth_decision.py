@@ -27,6 +27,14 @@ def test_ramp_starts_at_three_rtts_or_three_tenths():
     assert RateWatcher(POLICY, 0.2).ramp_end == pytest.approx(0.6)
 
 
+def test_a_link_just_above_gets_a_second_of_post_ramp_data_first():
+    # Twice the line or less: the rate is reported, so it is read after the roughest second.
+    estimate, _ = feed(synthetic(9, ramp=0.2))
+    assert estimate.decided_by == "above"
+    assert 1.2 <= estimate.seconds <= 1.5
+    assert within(estimate.mbps, 9, 0.03)
+
+
 def test_a_fast_link_is_called_within_a_second():
     estimate, _ = feed(synthetic(20, ramp=0.2))
     assert estimate.decided_by == "above"
@@ -94,7 +102,7 @@ def test_a_stall_mid_probe_is_offline_not_slow():
 
 
 def test_a_stall_after_a_clear_answer_does_not_matter():
-    estimate, _ = feed(synthetic(12, stall_at=0.9))
+    estimate, _ = feed(synthetic(25, stall_at=0.9))
     assert estimate.decided_by == "above"
     assert estimate.seconds < 0.9
 
