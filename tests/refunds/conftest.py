@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ class MailServer:
     controller: Controller | None = None
 
     def messages(self) -> list[Message]:
-        return [message_from_bytes(raw) for raw in self.received]
+        return [message_from_bytes(raw, policy=default_policy) for raw in self.received]
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         return {"refund_channel": "email", "support_email": SUPPORT, "smtp_host": self.host,
