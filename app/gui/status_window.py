@@ -54,6 +54,10 @@ class StatusWindow(QWidget):
         self.resize(620, 560)
         self._snapshot: Snapshot | None = None
         self._alerts: list[str] = []  # the last few notifications, newest first
+        # What the widgets were last built from: rebuilding a 50-row table and the account form
+        # on every sync would be most of the app's idle CPU.
+        self._shown_entries: tuple[str, ...] = ()
+        self._shown_account: tuple[object, ...] | None = None
 
         self.balance = QLabel("—")
         self.balance.setObjectName("balance")
@@ -109,7 +113,10 @@ class StatusWindow(QWidget):
     def set_snapshot(self, snap: Snapshot) -> None:
         self._snapshot = snap
         self._render()
-        self._fill_activity(snap.recent)
+        ids = tuple(entry.id for entry in snap.recent)
+        if ids != self._shown_entries:
+            self._shown_entries = ids
+            self._fill_activity(snap.recent)
 
     def show_alert(self, alert: Alert) -> None:
         stamp = utc_now().astimezone().strftime("%H:%M")
@@ -153,6 +160,10 @@ class StatusWindow(QWidget):
         self._fill_account(view)
 
     def _fill_account(self, view: StatusView) -> None:
+        key = (view.account, view.cloud_url)
+        if key == self._shown_account:
+            return
+        self._shown_account = key
         while self.account_form.rowCount():
             self.account_form.removeRow(0)
         acct = view.account
