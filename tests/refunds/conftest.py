@@ -9,7 +9,6 @@ import sqlite3
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
 from email.policy import default as default_policy
@@ -23,25 +22,20 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from app.adapters.job_engine import EngineConfig
 from app.adapters.store.jobs_repo import JobsRepo
-from app.core.backoff import Backoff
 from app.core.job_runner import RunPolicy
 from app.core.jobs import FINAL, Job
 from app.core.refund_filing import RefundPolicy
-from app.core.refund_rules import RulePolicy
 from app.democloud.images import make_png
 from app.democloud.server import DemoCloud
 from app.job_path import JobPath
 from app.refund_path import RefundPath
 from app.runtime import Options, Runtime
 from tests.conftest import wait_until
+from tests.refunds.timers import FAST, FAST_RETRY
 
 TOKEN = "demo-token"
 SMTP_USER, SMTP_PASSWORD = "booth@ops.example", "s3cret-smtp-pass"
 SUPPORT = "support@cloud.example"
-FAST_RETRY = Backoff(base=0.05, cap=0.2, floor=0.01)
-FAST = RefundPolicy(rules=RulePolicy(given_up_grace=timedelta(0)),
-                    email_delay=timedelta(0), follow_every=timedelta(0),
-                    lease=timedelta(seconds=1), retry=FAST_RETRY, operator_recheck=timedelta(0))
 
 
 def free_port() -> int:
