@@ -48,8 +48,11 @@ def test_failed_jobs_are_claimed_filed_and_refunded_from_the_command_line(home, 
     assert doc["totals"]["claimed_cents"] == 200
 
     # The demo cloud decides within seconds; each run syncs and follows up.
-    done = wait_until(lambda: (d := refunds(home, "--file-now"))["totals"]["by_status"]["refunded"] == 2
-                      and d, timeout=40, step=0.5)
+    def all_refunded() -> dict | None:
+        totals = (doc := refunds(home, "--file-now"))["totals"]
+        return doc if totals["by_status"]["refunded"] == 2 else None
+
+    done = wait_until(all_refunded, timeout=40, step=0.5)
     assert done["totals"]["summary"] == "2 failed jobs, $2.00 claimed, $2.00 refunded"
     assert [c["id"] for c in done["claims"]] == [c["id"] for c in doc["claims"]]
 

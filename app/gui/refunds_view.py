@@ -1,0 +1,208 @@
+"""The refund claims panel and the worker that feeds it (standalone; the app wires them).
+
+The view only draws and asks: listing claims, running a cycle and writing the CSV happen in
+RefundsWorker, which lives on the thread that owns the Runtime (the monitor worker's thread), so
+the GUI never waits on the store, the network or the disk. The export path is chosen here with a
+file dialog and handed over; the worker writes the file atomically and says how it went.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.adapters.settings_file import write_atomic
+from app.core.alerts import Alert
+from app.core.errors import MonitorError
+from app.core.money import dollars
+from app.core.refund_letter import export_csv, feature_label, utc_text
+from app.core.refunds import Claim, ClaimStatus, RefundSummary
+from app.refund_path import RefundPath
+from app.runtime import utc_now
+
+log = logging.getLogger(__name__)
+
+STATUS_WORDS = {
+    ClaimStatus.PENDING: "Not filed yet",
+    ClaimStatus.FILED: "Filed",
+    ClaimStatus.ACKNOWLEDGED: "Under review",
+    ClaimStatus.REFUNDED: "Refunded",
+    ClaimStatus.REJECTED: "Rejected",
+    ClaimStatus.WITHDRAWN: "Withdrawn",
+}
+STATUS_COLOURS = {
+    ClaimStatus.PENDING: "#b26a00",
+    ClaimStatus.REFUNDED: "#1b7f3b",
+    ClaimStatus.REJECTED: "#b3261e",
+}
+COLUMNS = ["Status", "Feature", "Amount", "Charged", "Failed", "Filed", "Channel", "Claim"]
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class RefundsWorker(QObject):
+    """Move it to the Runtime's thread; call its slots through queued signals."""
+
+    loaded = Signal(object, object, object)  # list[Claim], RefundSummary, list[Alert]
+    alert = Signal(object)  # Alert: a claim filed, money back, a claim rejected
+    exported = Signal(bool, str)  # ok, one line for the operator
+
+    def __init__(self, refunds: Callable[[], RefundPath]):
+        super().__init__()
+        self._factory = refunds
+        self._path: RefundPath | None = None
+        self._problems: list[Alert] = []
+
+    def _refunds(self) -> RefundPath:
+        if self._path is None:
+            self._path = self._factory()
+        return self._path
+
+    @Slot()
+    def reload(self) -> None:
+        try:
+            path = self._refunds()
+            self.loaded.emit(path.claims(), path.summary(), list(self._problems))
+        except MonitorError as error:
+            log.warning("cannot list refund claims: %s", error)
+
+    @Slot()
+    def cycle(self) -> None:
+        """After each sync: find, file, follow up; notices go out once each."""
+        self._run(file_now=False)
+
+    @Slot()
+    def file_now(self) -> None:
+        self._run(file_now=True)
+
+    def _run(self, *, file_now: bool) -> None:
+        try:
+            report = self._refunds().cycle(file_now=file_now)
+        except MonitorError as error:
+            log.warning("refund cycle failed: %s", error)
+            return
+        self._problems = report.problems
+        for notice in report.notices:
+            self.alert.emit(notice)
+        self.reload()
+
+    @Slot(str)
+    def export_csv(self, path: str) -> None:
+        try:
+            claims = self._refunds().claims()
+            write_atomic(Path(path), export_csv(claims).encode("utf-8"))
+        except MonitorError as error:
+            self.exported.emit(False, str(error))
+            return
+        self.exported.emit(True, f"Exported {len(claims)} claim{'s' if len(claims) != 1 else ''}"
+                                 f" to {path}.")
+
+
+class RefundsView(QWidget):
+    reload_requested = Signal()
+    file_now_requested = Signal()
+    export_requested = Signal(str)  # the path the operator chose; the worker writes it
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Refund claims")
+        self.summary = QLabel("No refund claims.")
+        self.summary.setObjectName("refundSummary")
+        self.summary.setStyleSheet("font-weight: 600;")  # the one line to glance at
+        self.problems = QLabel("")
+        self.problems.setWordWrap(True)
+        self.problems.setObjectName("problems")
+        self.problems.setVisible(False)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+        self.file_now_button = QPushButton("File now")
+        self.file_now_button.setToolTip("Send every claim that is due now, without waiting to "
+                                        "gather more for one email")
+        self.file_now_button.clicked.connect(self.file_now_requested.emit)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self._choose_export_path)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.file_now_button)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.note)
+        layout.addLayout(buttons)
+
+    def show_claims(self, claims: Sequence[Claim], summary: RefundSummary,
+                    problems: Sequence[Alert] = ()) -> None:
+        self.summary.setText(summary.text())
+        self.problems.setText("\n".join(f"• {p.message}" for p in problems))
+        self.problems.setVisible(bool(problems))
+        self.export_button.setEnabled(bool(claims))
+        newest_first = list(reversed(claims))
+        self.table.setRowCount(len(newest_first))
+        for row, claim in enumerate(newest_first):
+            cells = [STATUS_WORDS[claim.status], feature_label(claim.feature),
+                     dollars(claim.amount_cents), _local(claim.charged_at),
+                     _local(claim.failed_at), _local(claim.filed_at),
+                     (claim.channel or "-").replace("+", " + "), claim.id]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 2:
+                    item.setTextAlignment(RIGHT)
+                if col == 0 and claim.status in STATUS_COLOURS:
+                    item.setForeground(QBrush(QColor(STATUS_COLOURS[claim.status])))
+                item.setToolTip(_tooltip(claim))
+                self.table.setItem(row, col, item)
+
+    def show_export_result(self, ok: bool, message: str) -> None:
+        self.note.setText(message if ok else f"Export failed: {message}")
+
+    def _choose_export_path(self) -> None:
+        default = str(Path.home() / f"refund-claims-{utc_now().astimezone():%Y-%m-%d}.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export refund claims", default,
+                                              "CSV files (*.csv)")
+        if path:
+            self.note.setText("Exporting…")
+            self.export_requested.emit(path)
+
+
+def _local(moment: datetime | None) -> str:
+    """The operator reads local time; support gets UTC (tooltip, export, the letter)."""
+    return "-" if moment is None else moment.astimezone().strftime("%d %b %H:%M:%S")
+
+
+def _tooltip(claim: Claim) -> str:
+    lines = [f"Usage history entry {claim.ledger_entry_id}",
+             f"Charged {utc_text(claim.charged_at)} UTC", claim.reason]
+    if claim.error:
+        lines.append(f"Error seen: {claim.error}")
+    if claim.resolution:
+        lines.append(f"Outcome: {claim.resolution}")
+    return "\n".join(lines)
