@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from typing import Any
 
 from app.core.model import FEATURE_LABELS, Feature
 from app.core.money import dollars
-from app.core.refunds import FIELDS, Claim, claim_json
+from app.core.refunds import FIELDS, Claim, Rule, claim_json
 from app.core.status import iso
 
 ATTACHMENT_COLUMNS = ("claim_id", "account_email", "booth_name", "feature", "amount_cents",
@@ -59,9 +60,9 @@ def compose(claims: Sequence[Claim], account_email: str, booth_name: str) -> Let
     lines = [
         "Hello,",
         "",
-        f"Please refund the AI credits for {jobs} on the account below: each was charged, "
-        "then failed or never delivered its result to the booth. The same data is attached "
-        "as CSV and JSON.",
+        _fill(f"Please refund the AI credits for {jobs} on the account below: each was "
+              "charged, then failed or never delivered its result to the booth. The same data "
+              "is attached as CSV and JSON."),
         "",
         f"Account email:  {account_email}",
         f"Booth:          {booth_name or 'not named'}",
@@ -76,23 +77,33 @@ def compose(claims: Sequence[Claim], account_email: str, booth_name: str) -> Let
         lines += [
             f"{number}. {feature_label(claim.feature)}, {dollars(claim.amount_cents)}, "
             f"usage history entry {claim.ledger_entry_id}",
-            f"   Submitted:   {utc_text(claim.submitted_at)}",
-            f"   Charged:     {utc_text(claim.charged_at)}",
-            f"   Failed:      {utc_text(claim.failed_at)}",
+            f"   Submitted:   {_utc(claim.submitted_at)}",
+            f"   Charged:     {_utc(claim.charged_at)}",
+            f"   {'Given up:' if claim.rule is Rule.NO_RESULT else 'Failed:':<13}"
+            f"{_utc(claim.failed_at)}",
             f"   Cloud job:   {claim.cloud_job_id or 'not known'}",
             f"   Error seen:  {claim.error or 'none recorded'}",
             f"   Why:         {claim.reason}",
         ]
     lines += [
         "",
-        f"Reference: refund claim{'s' if n != 1 else ''} {', '.join(c.id for c in claims)}, "
-        "prepared by Booth Credit Monitor from the booth's job log and the account's usage "
-        "history. Replies to this message reach the booth operator.",
+        _fill(f"Reference: refund claim{'s' if n != 1 else ''} "
+              f"{', '.join(c.id for c in claims)}, prepared by Booth Credit Monitor from the "
+              "booth's job log and the account's usage history. Replies to this message reach "
+              "the booth operator."),
     ]
     rows = [_attachment_row(c, account_email, booth_name) for c in claims]
     return Letter(subject, "\n".join(lines) + "\n", _csv(rows, ATTACHMENT_COLUMNS),
                   json.dumps({"account_email": account_email, "booth_name": booth_name or None,
                               "total_cents": total, "claims": rows}, indent=2) + "\n")
+
+
+def _utc(moment: datetime | None) -> str:
+    return "not known" if moment is None else f"{utc_text(moment)} UTC"
+
+
+def _fill(text: str) -> str:
+    return textwrap.fill(text, width=78, break_long_words=False, break_on_hyphens=False)
 
 
 def _table(claims: Sequence[Claim]) -> list[str]:

@@ -49,8 +49,8 @@ def test_failed_jobs_are_claimed_filed_and_refunded_from_the_command_line(home, 
 
     # The demo cloud decides within seconds; each run syncs and follows up.
     def all_refunded() -> dict | None:
-        totals = (doc := refunds(home, "--file-now"))["totals"]
-        return doc if totals["by_status"]["refunded"] == 2 else None
+        latest = refunds(home, "--file-now")
+        return latest if latest["totals"]["by_status"]["refunded"] == 2 else None
 
     done = wait_until(all_refunded, timeout=40, step=0.5)
     assert done["totals"]["summary"] == "2 failed jobs, $2.00 claimed, $2.00 refunded"
