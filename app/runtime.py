@@ -59,7 +59,11 @@ def start_logging(options: Options) -> None:
 
 
 class Runtime:
-    def __init__(self, options: Options):
+    """One per thread that needs the store or the cloud (a SQLite connection is not shared
+    across threads). In the tray app several runtimes share one embedded demo cloud: the first
+    starts it and passes it to the others as `demo_cloud`; only its starter stops it."""
+
+    def __init__(self, options: Options, *, demo_cloud: DemoCloud | None = None):
         self.options = options
         self.paths: AppPaths = paths_for(options)
         self.paths.create()
@@ -68,7 +72,8 @@ class Runtime:
         self.secrets = SecretStore(self.paths.fallback_secrets_file)
         self.db = Database(self.paths.store_file)
         self.cache = CacheRepo(self.db)
-        self._demo: DemoCloud | None = None
+        self._demo: DemoCloud | None = demo_cloud
+        self._owns_demo = demo_cloud is None
         self._cloud: HttpCloud | None = None
 
     # -- which cloud ---------------------------------------------------------------------------
@@ -159,6 +164,6 @@ class Runtime:
     def close(self) -> None:
         if self._cloud is not None:
             self._cloud.close()
-        if self._demo is not None:
+        if self._demo is not None and self._owns_demo:
             self._demo.stop()
         self.db.close()
