@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from app.adapters.job_outcomes import QueueJobRecords
@@ -97,7 +98,10 @@ class RefundPath:
         self.repo.reset_channels()
 
     def _sender(self) -> SmtpSender:
-        return SmtpSender(smtp_config(self.runtime.settings), self._password, self._ssl_context)
+        # The envelope sender is the letter's From, including its fallback to the account email.
+        config = replace(smtp_config(self.runtime.settings),
+                         sender=filing_config(self.runtime).sender)
+        return SmtpSender(config, self._password, self._ssl_context)
 
     def _password(self) -> str | None:
         value = os.environ.get(SMTP_PASSWORD_ENV) or self.runtime.secrets.get(

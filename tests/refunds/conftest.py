@@ -185,8 +185,8 @@ class _Handler:
 
 def _authenticator(record: list[str]):
     def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.login.decode() == SMTP_USER and \
-            data.password.decode() == SMTP_PASSWORD
+        ok = isinstance(data, LoginPassword) and data.login.decode() in (SMTP_USER, "booth") \
+            and data.password.decode() == SMTP_PASSWORD
         record.append(f"{mechanism}:{'ok' if ok else 'refused'}")
         return AuthResult(success=ok, handled=False)
     return check

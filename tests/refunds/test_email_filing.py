@@ -185,3 +185,12 @@ def test_both_channels_file_each_claim_once_on_each(cloud, booths, mail_server):
     assert len(mail_server.received) == 1
     booth.refunds.cycle()
     assert len(mail_server.received) == 1 and len(refund_requests(cloud)) == 3
+
+
+def test_without_a_sender_address_the_account_email_sends(cloud, booths, mail_server):
+    booth = booth_with_failures(booths, cloud, mail_server, context=mail_server.client_context,
+                                smtp_username="booth", smtp_from="")  # a login, not an address
+    booth.refunds.cycle()
+    (message,) = mail_server.messages()
+    assert message["From"] == "demo@booth.example" and message["Reply-To"] is None
+    assert statuses(booth) == {ClaimStatus.FILED}
