@@ -17,6 +17,7 @@ from app.core.bandwidth import (
     Transfer,
     Verdict,
     fresh_enough,
+    link_text,
 )
 from app.core.errors import CaptivePortal, CloudUnreachable
 from tests.bandwidth.samples import synthetic
@@ -211,3 +212,12 @@ def test_two_callers_at_once_share_one_probe():
         t.join(5)
     assert probe.calls.count("connect") == 1
     assert results[0] is results[1]
+
+
+def test_link_text_for_the_tray():
+    assert link_text(None, T0) == "Connection not checked yet"
+    measured = service(FakeProbe(up=12)).measure()
+    text = link_text(measured, T0 + timedelta(minutes=3))
+    assert text.startswith("Upload 12.") and "(ok)" in text and "3 min ago" in text
+    failed = service(FakeProbe(connect_error=CloudUnreachable("x"))).measure()
+    assert link_text(failed, T0).startswith("Connection check failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -159,3 +160,34 @@ def test_cancel_mid_upload_stops_quickly_and_closes_the_socket(raw):
     assert not thread.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], ProbeCancelled)
     assert server.peer_gone.wait(5)  # the server saw our socket go away
+
+
+@pytest.fixture
+def tls_cloud(demo_cloud) -> Iterator[tuple[str, ssl.SSLContext]]:
+    """The demo cloud behind TLS with a throwaway CA; yields its https URL and a client context
+    that trusts that CA (and verifies host names, like the default context)."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    host, port = demo_cloud.url.removeprefix("http://").split(":")
+    proxy = rawserver.TlsProxy((host, int(port)), server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    yield proxy.url, client_context
+    proxy.close()
+
+
+def test_https_with_a_verified_certificate(tls_cloud):
+    url, context = tls_cloud
+    result = preflight(HttpBandwidthProbe(url, TOKEN, ssl_context=context)).check(0)
+    assert result.verdict is Verdict.OK, result.reason
+    if sys.platform.startswith("linux"):
+        assert result.method == "tcp_info_acked"  # the TLS record overhead passes the check
+
+
+def test_https_with_an_unknown_certificate_is_not_trusted(tls_cloud):
+    url, _ = tls_cloud
+    result = preflight(HttpBandwidthProbe(url, TOKEN)).check(0)  # the default trust store
+    assert result.verdict is Verdict.OFFLINE
+    assert "could not be verified" in result.reason

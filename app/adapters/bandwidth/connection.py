@@ -111,7 +111,9 @@ class ProbeConnection:
             raise ProbeCancelled("The connection check was cancelled.")
 
     def ensure_open(self) -> socket.socket:
-        if self.sock is not None and self._peer_closed(self.sock):
+        # An idle keep-alive connection on which the server spoke (closed it, or sent something
+        # unasked for) is not fit for another request.
+        if self.sock is not None and self._peer_spoke():
             self.close()
         if self.sock is None:
             self.sock = self._connect()
@@ -191,17 +193,33 @@ class ProbeConnection:
                 raise CloudUnreachable(f"The secure connection to {self.host} failed.") \
                     from None
 
-    @staticmethod
-    def _peer_closed(sock: socket.socket) -> bool:
-        # An idle keep-alive connection is readable only if the server closed it (EOF) or sent
-        # something unasked for; either way it is not fit for another request.
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True
+    def _peer_spoke(self) -> bool:
+        """Has the server said anything (an answer, or EOF) since our last read? Looked at
+        without blocking; bytes found are kept for read_head. TLS housekeeping (a TLS 1.3
+        session ticket makes the socket readable without any application data) is not
+        speech."""
+        sock = self.sock
+        if sock is None or self._buffer:
+            return self._buffer != b""
         try:
             readable, _w, _x = select.select([sock], [], [], 0)
         except (OSError, ValueError):
             return True
-        return bool(readable)
+        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        if not readable and not pending:
+            return False
+        sock.setblocking(False)
+        try:
+            data = sock.recv(4096)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            return False
+        except OSError:
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(SLICE)
+        self._buffer = data
+        return True  # data, or b"" for EOF: either way the server is done listening
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -359,9 +377,7 @@ class ProbeConnection:
 
     def answered_early(self) -> bool:
         """Mid-upload: has the server answered (an error) or hung up before the body ended?"""
-        if self._buffer:
-            return True
-        return self.sock is not None and self._peer_closed(self.sock)
+        return self._peer_spoke()
 
     def wait(self, seconds: float) -> None:
         """Idle for up to `seconds` (less if the server says something), cancel-aware."""
