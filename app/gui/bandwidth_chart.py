@@ -67,7 +67,7 @@ class BandwidthChart(QWidget):
     # -- geometry -----------------------------------------------------------------------------
 
     def _plot_rect(self) -> QRectF:
-        return QRectF(44, 10, max(10, self.width() - 54), max(10, self.height() - 32))
+        return QRectF(44, 20, max(10, self.width() - 58), max(10, self.height() - 42))
 
     def _y_max(self, visible: list[Point]) -> float:
         rates = [m for _, m in visible if m is not None]
@@ -130,14 +130,22 @@ class BandwidthChart(QWidget):
             painter.drawText(QRectF(0, y - 8, rect.left() - 4, 16),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                              f"{value:g}")
-        painter.drawText(QRectF(0, 0, rect.left() - 4, 12), Qt.AlignmentFlag.AlignRight,
+        painter.drawText(QRectF(0, 0, rect.left() + 20, 14), Qt.AlignmentFlag.AlignRight,
                          "Mbps")
         hours = max(1, math.ceil(self.hours))
         for i in range(hours + 1):
             x = rect.left() + rect.width() * i / hours
             label = "now" if i == hours else f"-{(hours - i) * self.hours / hours:g} h"
-            painter.drawText(QRectF(x - 30, rect.bottom() + 3, 60, 16),
-                             Qt.AlignmentFlag.AlignHCenter, label)
+            # The end labels lean inward so they are never clipped at the widget's edges.
+            flag = Qt.AlignmentFlag
+            if i == 0:
+                left, align = x - 8, flag.AlignLeft
+            elif i == hours:
+                left, align = x - 52, flag.AlignRight
+            else:
+                left, align = x - 30, flag.AlignHCenter
+            box = QRectF(left, rect.bottom() + 3, 60, 16)
+            painter.drawText(box, align, label)
 
     def _threshold_line(self, painter: QPainter, rect: QRectF, y: float) -> None:
         painter.setPen(QPen(THRESHOLD_COLOR, 1.5, Qt.PenStyle.DashLine))
