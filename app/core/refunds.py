@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.core.errors import MonitorError
 from app.core.money import dollars
 from app.core.status import iso
 
@@ -229,7 +228,3 @@ def summarize(claims: Iterable[Claim], since: datetime | None = None) -> RefundS
 
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-class ClaimProblem(MonitorError):
-    """A refund claim could not be filed; the message says what the operator can do."""
