@@ -42,6 +42,16 @@ class Settings:
     stuck_queue_minutes: int = 15
     local_trigger_enabled: bool = False
     local_trigger_port: int = 47615
+    # Refund claims (issue 5, docs/refunds.md). The SMTP password lives in the keyring only.
+    refund_channel: str = "cloud"  # cloud | email | both
+    support_email: str = "support@vendor.example"  # placeholder: the vendor's support address
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | tls; "none_insecure" sends in the clear
+    smtp_username: str = ""
+    smtp_from: str = ""  # sender address ("" = the user name, or the account email)
+    smtp_ca_file: str = ""  # extra CA to trust for the mail server ("" = system CAs only)
+    refund_email_delay_minutes: int = 30  # gather an event's claims into one message
     extra: dict[str, Any] = field(default_factory=dict)  # keys of newer versions, kept as they are
 
 

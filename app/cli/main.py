@@ -11,13 +11,14 @@ import sys
 from collections.abc import Sequence
 
 from app import APP_NAME, __version__
-from app.cli import account_commands, job_commands, preflight_commands
+from app.cli import account_commands, job_commands, preflight_commands, refund_commands
 from app.core.errors import MonitorError
 from app.democloud import cli as democloud_cli
 from app.runtime import Options
 
 # Modules that add subcommands; each exposes register(subparsers, common).
-COMMAND_MODULES = [account_commands, democloud_cli, preflight_commands, job_commands]
+COMMAND_MODULES = [account_commands, democloud_cli, preflight_commands, job_commands,
+                   refund_commands]
 
 EXIT_FAILED = 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -120,6 +121,16 @@ class CacheRepo:
     def entries_for_job(self, job_id: str) -> list[LedgerEntry]:
         rows = self._db.query("SELECT * FROM ledger_entries WHERE job_id = ? ORDER BY seq",
                               (job_id,))
+        return [_entry(r) for r in rows]
+
+    def entries_since(self, since: datetime, kinds: Iterable[EntryKind] = ()) -> list[LedgerEntry]:
+        """Entries timestamped at or after `since` (all kinds, or only `kinds`), oldest first.
+        Used by the refund rules (ai_run charges, refund entries)."""
+        wanted = [k.value for k in kinds]
+        kind_filter = f" AND kind IN ({','.join('?' * len(wanted))})" if wanted else ""
+        rows = self._db.query(
+            f"SELECT * FROM ledger_entries WHERE timestamp >= ?{kind_filter}"
+            " ORDER BY timestamp, seq", (to_text(since), *wanted))
         return [_entry(r) for r in rows]
 
     def entry_count(self) -> int:
