@@ -103,6 +103,7 @@ def entry_from_json(body: dict[str, Any]) -> LedgerEntry:
         receipt=body.get("receipt"),
         coupon_code=body.get("coupon_code"),
         description=body.get("description"),
+        refund_request_id=body.get("refund_request_id"),
     )
 
 

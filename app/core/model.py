@@ -83,6 +83,7 @@ class LedgerEntry:
     receipt: str | None = None
     coupon_code: str | None = None
     description: str | None = None
+    refund_request_id: str | None = None  # on refund entries: the request they answer
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,8 @@ def should_withdraw(claim: Claim, job: JobOutcome | None) -> bool:
 def match_refunds(claims: Iterable[Claim], entries: Iterable[LedgerEntry],
                   used_entry_ids: Set[str]) -> list[tuple[Claim, LedgerEntry]]:
     """Refund entries in the ledger that answer claims, one to one, surest evidence first: an
-    entry that cites the claimed charge's id, then an entry for the same cloud job and amount
+    entry naming the claim's cloud refund request, then one that cites the claimed charge's id,
+    then an entry for the same cloud job and amount
     recorded after the charge. (A claim filed with the cloud also learns its refund entry from
     the cloud itself; this is how email claims, and any the cloud did not report, are closed.)"""
     refunds = [e for e in entries if e.kind is EntryKind.REFUND and e.amount_cents > 0
@@ -139,6 +140,7 @@ def match_refunds(claims: Iterable[Claim], entries: Iterable[LedgerEntry],
     waiting = [c for c in claims
                if c.status not in (ClaimStatus.REFUNDED, ClaimStatus.WITHDRAWN)]
     tests = (
+        lambda c, e: c.remote_id is not None and e.refund_request_id == c.remote_id,
         lambda c, e: c.ledger_entry_id in (e.description or ""),
         lambda c, e: (c.cloud_job_id is not None and e.job_id == c.cloud_job_id
                       and e.amount_cents == c.amount_cents and e.timestamp >= c.charged_at),

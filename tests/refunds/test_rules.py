@@ -142,6 +142,10 @@ REFUND_CASES = [
      [refund("rf1", 100, "job_a")], set(), []),
     ("a rejected claim refunded after all", [claim_for("le1", status=ClaimStatus.REJECTED)],
      [refund("rf1", 100, "job_a")], set(), [("le1", "rf1")]),
+    ("the entry names the claim's cloud request, whatever the amount",
+     [claim_for("le1", cloud_job=None), replace(claim_for("le2"), remote_id="rr_9")],
+     [replace(refund("rf1", 100, None, 75), refund_request_id="rr_9")], set(),
+     [("le2", "rf1")]),
 ]
 
 

@@ -53,6 +53,7 @@ MIGRATIONS = [
     CREATE INDEX ledger_entries_time ON ledger_entries(timestamp);
     CREATE TABLE active_alerts (key TEXT PRIMARY KEY)
     """,
+    "ALTER TABLE ledger_entries ADD COLUMN refund_request_id TEXT",
 ]
 
 
@@ -85,11 +86,11 @@ class CacheRepo:
             for offset, e in enumerate(entries, start=1):
                 conn.execute(
                     "INSERT OR IGNORE INTO ledger_entries(id, seq, timestamp, kind, feature,"
-                    " amount_cents, balance_after_cents, job_id, receipt, coupon_code, description)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " amount_cents, balance_after_cents, job_id, receipt, coupon_code, description,"
+                    " refund_request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (e.id, start + offset, to_text(e.timestamp), e.kind.value, e.feature,
                      e.amount_cents, e.balance_after_cents, e.job_id, e.receipt, e.coupon_code,
-                     e.description),
+                     e.description, e.refund_request_id),
                 )
             conn.execute("UPDATE cache_state SET ledger_cursor = ? WHERE id = 1", (cursor,))
 
@@ -153,6 +154,7 @@ def _entry(row: Any) -> LedgerEntry:
         amount_cents=row["amount_cents"], balance_after_cents=row["balance_after_cents"],
         feature=row["feature"], job_id=row["job_id"], receipt=row["receipt"],
         coupon_code=row["coupon_code"], description=row["description"],
+        refund_request_id=row["refund_request_id"],
     )
 
 
