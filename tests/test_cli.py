@@ -91,3 +91,9 @@ def test_demo_mode_runs_the_embedded_cloud(home):
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["status", "--help"]])
 def test_help_and_version(home, args):
     assert cli(home, *args).returncode == 0
+
+
+def test_status_json_carries_queue_and_refund_counts(home):
+    data = json.loads(cli(home, "status", "--json", "--demo").stdout)
+    assert data["queue"]["open"] == 0 and data["queue"]["paused"] is None
+    assert data["refunds"]["claims"] == 0 and data["refunds"]["claimed_cents"] == 0

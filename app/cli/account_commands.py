@@ -7,9 +7,10 @@ import json
 import sys
 
 from app import APP_NAME
-from app.core.errors import MonitorError
 from app.core.status import StatusView, age_text
 from app.core.tray_state import attention_reasons, tray_state
+from app.job_path import queue_counts
+from app.refund_path import refund_counts
 from app.runtime import Options, Runtime, utc_now
 
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run_status(args: argparse.Namespace, options: Options) -> int:
     runtime = Runtime(options)
     try:
-        print_view(runtime.view(), as_json=args.json)
+        print_status(runtime, as_json=args.json)
         return 0
     finally:
         runtime.close()
@@ -37,22 +38,31 @@ def run_refresh(args: argparse.Namespace, options: Options) -> int:
     runtime = Runtime(options)
     try:
         outcome = runtime.refresh()
-        view = runtime.view()
-        print_view(view, as_json=args.json)
-        if not outcome.ok:
-            assert outcome.error is not None
-            raise_error: MonitorError = outcome.error
-            print(f"{APP_NAME}: refresh failed: {raise_error}", file=sys.stderr)
+        print_status(runtime, as_json=args.json)
+        if outcome.error is not None:
+            print(f"{APP_NAME}: refresh failed: {outcome.error}", file=sys.stderr)
             return 1
         return 0
     finally:
         runtime.close()
 
 
-def print_view(view: StatusView, *, as_json: bool) -> None:
+def print_status(runtime: Runtime, *, as_json: bool) -> None:
+    """The cached balance plus the queue and refund counts, all from the local store."""
+    view = runtime.view()
+    queue, refunds = queue_counts(runtime), refund_counts(runtime)
     if as_json:
-        print(json.dumps(view.to_json(), indent=2))
+        print(json.dumps({**view.to_json(), "queue": queue, "refunds": refunds}, indent=2))
         return
+    print_view(view)
+    paused = queue.get("paused")
+    print(f"Queue    {queue['open']} open ({queue['held']} held for a slow link), "
+          f"{queue['succeeded']} done, {queue['failed'] + queue['given_up']} failed"
+          + (f"; PAUSED: {paused['message']}" if paused else ""))
+    print(f"Refunds  {refunds['summary']}")
+
+
+def print_view(view: StatusView) -> None:
     state = tray_state(view).value
     acct = view.account
     print(f"Balance  {view.balance_text()}  {age_text(view.as_of, utc_now())}")
@@ -60,7 +70,7 @@ def print_view(view: StatusView, *, as_json: bool) -> None:
         print(f"Account  {acct.email} ({acct.plan.value}, {acct.status.value})")
     print(f"Cloud    {view.cloud_url or '(not set)'}")
     flags = [f for f, on in (("stale", view.stale), ("offline", view.offline),
-                             ("low balance", view.low_balance)) if on]
+                             ("low balance", view.low_balance)) if on and f != state]
     print(f"State    {state}" + (f" ({', '.join(flags)})" if flags else ""))
     if view.last_error:
         print(f"Problem  {view.last_error}")
