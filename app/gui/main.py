@@ -102,6 +102,13 @@ class MonitorApp(QObject):
         self.window.refresh_requested.connect(self._refresh.emit)
         self.window.settings_requested.connect(self.open_settings)
         self.window.dashboard_requested.connect(self.open_dashboard)
+        refunds = self.worker.refunds
+        refunds.loaded.connect(self.window.refunds_view.show_claims)
+        refunds.alert.connect(self._on_alert)
+        refunds.exported.connect(self.window.refunds_view.show_export_result)
+        self.window.refunds_view.reload_requested.connect(refunds.reload)
+        self.window.refunds_view.file_now_requested.connect(refunds.file_now)
+        self.window.refunds_view.export_requested.connect(refunds.export_csv)
         self.tray = TrayController(self)
         self.tray.refresh_requested.connect(self._refresh.emit)
         self.tray.show_window_requested.connect(self.show_window)

@@ -19,9 +19,11 @@ from app.adapters.settings_file import Settings
 from app.core.alerts import Alert, alerts_for, fresh_alerts
 from app.core.backoff import Backoff
 from app.core.cache import CachedState
-from app.core.errors import MonitorError
+from app.core.errors import MonitorError, NotConfigured
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
+from app.gui.refunds_view import RefundsWorker
+from app.refund_path import RefundPath, set_smtp_password
 from app.runtime import Options, Runtime, utc_now
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,10 @@ class MonitorWorker(QObject):
         self._runtime: Runtime | None = None
         self._timer: QTimer | None = None
         self._syncing = False
+        # Refund claims run on this thread, after each sync, from the same runtime: they need
+        # the freshly synced ledger and must not race it for the store.
+        self.refunds = RefundsWorker(lambda: RefundPath(self._require_runtime()))
+        self.refunds.setParent(self)
 
     # -- lifecycle (called on the worker thread) -----------------------------------------------
 
@@ -120,6 +126,7 @@ class MonitorWorker(QObject):
         for item in shown:
             log.info("alert: %s: %s", item.title, item.message)
             self.alert.emit(item)
+        self.refunds.cycle()
         if outcome.ok:
             self._schedule(runtime.settings.refresh_interval_seconds)
         else:
@@ -132,21 +139,28 @@ class MonitorWorker(QObject):
         self._schedule(SOON_SECONDS)
 
     @Slot(object, object)
-    def apply_settings(self, changes: dict[str, Any], token: str | None) -> None:
+    def apply_settings(self, changes: dict[str, Any], secrets: dict[str, str]) -> None:
+        """`secrets` holds only what the operator typed anew: "token", "smtp_password"."""
         runtime = self._runtime
         if runtime is None:
             return
         try:
             runtime.settings = replace(runtime.settings, **changes)
             runtime.save_settings()
-            if token:
-                register_secret(token)
-                where = runtime.secrets.set_token(runtime.cloud_url, token)
+            for value in secrets.values():
+                register_secret(value)
+            if secrets.get("token"):
+                where = runtime.secrets.set_token(runtime.cloud_url, secrets["token"])
                 log.info("API token saved (%s)", where)
+            if secrets.get("smtp_password"):
+                where = set_smtp_password(runtime, secrets["smtp_password"])
+                log.info("SMTP password saved (%s)", where)
         except MonitorError as error:
             self.problem.emit("Settings not saved", str(error))
             return
         runtime.reset_cloud()
+        self.refunds.settings_changed()
+        self._publish()
         self._schedule(0)
 
     @Slot(str, object)
@@ -163,6 +177,11 @@ class MonitorWorker(QObject):
         self._schedule(SOON_SECONDS)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _require_runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise NotConfigured("The monitor is not started yet.")
+        return self._runtime
 
     def _schedule(self, seconds: float) -> None:
         if self._timer is not None:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.adapters.settings_file import write_atomic
-from app.core.alerts import Alert
+from app.core.alerts import Alert, fresh_alerts
 from app.core.errors import MonitorError
 from app.core.money import dollars
 from app.core.refund_letter import export_csv, feature_label, utc_text
@@ -68,6 +68,7 @@ class RefundsWorker(QObject):
         self._factory = refunds
         self._path: RefundPath | None = None
         self._problems: list[Alert] = []
+        self._problem_keys: set[str] = set()
 
     def _refunds(self) -> RefundPath:
         if self._path is None:
@@ -98,9 +99,20 @@ class RefundsWorker(QObject):
             log.warning("refund cycle failed: %s", error)
             return
         self._problems = report.problems
-        for notice in report.notices:
+        # A channel problem (wrong SMTP password, no refund route) notifies when it starts,
+        # not on every cycle while it lasts.
+        new_problems, self._problem_keys = fresh_alerts(report.problems, self._problem_keys)
+        for notice in [*report.notices, *new_problems]:
             self.alert.emit(notice)
         self.reload()
+
+    @Slot()
+    def settings_changed(self) -> None:
+        """Channels waiting on the operator (SMTP login, address) try again now."""
+        try:
+            self._refunds().settings_changed()
+        except MonitorError as error:
+            log.warning("refund settings not applied: %s", error)
 
     @Slot(str)
     def export_csv(self, path: str) -> None:

@@ -1,5 +1,5 @@
-"""Settings: cloud URL, account email, API token, low-balance threshold. The token field never
-shows the stored token; leaving it empty keeps the one in the keyring."""
+"""Settings: the cloud and its token, the low-balance threshold, and where refund claims go.
+Secret fields never show what is stored; leaving one empty keeps the one in the keyring."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGroupBox,
     QLabel,
     QLineEdit,
     QSpinBox,
@@ -19,9 +21,14 @@ from PySide6.QtWidgets import (
 
 from app.gui.monitor_worker import Snapshot
 
+REFUND_CHANNELS = [("to the cloud's refund endpoint", "cloud"), ("by email to support", "email"),
+                   ("both", "both")]
+# Plain SMTP is not offered here: the claim carries the account email and the job history.
+SMTP_SECURITY = [("STARTTLS (port 587)", "starttls"), ("TLS (port 465)", "tls")]
+
 
 class SettingsDialog(QDialog):
-    # (changed settings fields, new token or None)
+    # (changed settings fields, {"token": ..., "smtp_password": ...} for secrets typed anew)
     submitted = Signal(object, object)
 
     def __init__(self, snap: Snapshot):
@@ -44,6 +51,26 @@ class SettingsDialog(QDialog):
         self.interval.setRange(15, 3600)
         self.interval.setSuffix(" s")
         self.interval.setValue(s.refresh_interval_seconds)
+        self.refund_channel = QComboBox()
+        for label, value in REFUND_CHANNELS:
+            self.refund_channel.addItem(label, value)
+        self.refund_channel.setCurrentIndex(
+            max(0, self.refund_channel.findData(s.refund_channel)))
+        self.support_email = QLineEdit(s.support_email)
+        self.smtp_host = QLineEdit(s.smtp_host)
+        self.smtp_port = QSpinBox()
+        self.smtp_port.setRange(1, 65535)
+        self.smtp_port.setValue(s.smtp_port)
+        self.smtp_security = QComboBox()
+        for label, value in SMTP_SECURITY:
+            self.smtp_security.addItem(label, value)
+        self.smtp_security.setCurrentIndex(
+            max(0, self.smtp_security.findData(s.smtp_security)))
+        self.smtp_username = QLineEdit(s.smtp_username)
+        self.smtp_password = QLineEdit()
+        self.smtp_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.smtp_password.setPlaceholderText("unchanged")
+        self.smtp_from = QLineEdit(s.smtp_from)
         self.secret_note = QLabel(snap.secret_note)
         self.secret_note.setWordWrap(True)
         self.secret_note.setObjectName("secretNote")
@@ -56,6 +83,16 @@ class SettingsDialog(QDialog):
         form.addRow("", self.secret_note)
         form.addRow("Warn below", self.low_balance)
         form.addRow("Refresh every", self.interval)
+        refunds = QGroupBox("Refund claims for charged jobs that failed")
+        refund_form = QFormLayout(refunds)
+        refund_form.addRow("File claims", self.refund_channel)
+        refund_form.addRow("Support address", self.support_email)
+        refund_form.addRow("SMTP server", self.smtp_host)
+        refund_form.addRow("SMTP port", self.smtp_port)
+        refund_form.addRow("Security", self.smtp_security)
+        refund_form.addRow("SMTP user", self.smtp_username)
+        refund_form.addRow("SMTP password", self.smtp_password)
+        refund_form.addRow("Send as", self.smtp_from)
         if snap.demo:
             for field in (self.cloud_url, self.token):
                 field.setEnabled(False)
@@ -68,6 +105,7 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(refunds)
         layout.addWidget(buttons)
 
     def changes(self) -> dict[str, Any]:
@@ -77,10 +115,19 @@ class SettingsDialog(QDialog):
             "booth_name": self.booth_name.text().strip(),
             "low_balance_cents": round(self.low_balance.value() * 100),
             "refresh_interval_seconds": self.interval.value(),
+            "refund_channel": self.refund_channel.currentData(),
+            "support_email": self.support_email.text().strip(),
+            "smtp_host": self.smtp_host.text().strip(),
+            "smtp_port": self.smtp_port.value(),
+            "smtp_security": self.smtp_security.currentData(),
+            "smtp_username": self.smtp_username.text().strip(),
+            "smtp_from": self.smtp_from.text().strip(),
         }
 
     def _save(self) -> None:
-        token = self.token.text().strip() or None
-        self.submitted.emit(self.changes(), token)
+        typed = {"token": self.token.text().strip(),
+                 "smtp_password": self.smtp_password.text()}
+        self.submitted.emit(self.changes(), {k: v for k, v in typed.items() if v})
         self.token.clear()
+        self.smtp_password.clear()
         self.accept()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +29,7 @@ from app.core.status import StatusView, age_text
 from app.core.tray_state import TrayState, attention_reasons, tray_state
 from app.gui.icons import COLOURS, state_icon
 from app.gui.monitor_worker import Snapshot
+from app.gui.refunds_view import RefundsView
 from app.runtime import utc_now
 
 STATE_WORDS = {
@@ -51,7 +53,7 @@ class StatusWindow(QWidget):
         super().__init__()
         self.setWindowTitle("Booth Credit Monitor")
         self.setWindowIcon(state_icon(TrayState.OK))
-        self.resize(620, 560)
+        self.resize(760, 620)
         self._snapshot: Snapshot | None = None
         self._alerts: list[str] = []  # the last few notifications, newest first
         # What the widgets were last built from: rebuilding a 50-row table and the account form
@@ -97,13 +99,21 @@ class StatusWindow(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
 
+        overview = QWidget()
+        page = QVBoxLayout(overview)
+        page.addWidget(self.account_box)
+        page.addWidget(QLabel("Recent activity (usage history)"))
+        page.addWidget(self.activity, 1)
+        # Balance, state and alerts stay above the tabs: whatever tab is open, they show.
+        self.tabs = QTabWidget()
+        self.tabs.addTab(overview, "Account")
+        self.refunds_view = RefundsView()
+        self.tabs.addTab(self.refunds_view, "Refund claims")
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.problems)
         layout.addWidget(self.last_alert)
-        layout.addWidget(self.account_box)
-        layout.addWidget(QLabel("Recent activity (usage history)"))
-        layout.addWidget(self.activity, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
 
         self._tick = QTimer(self)

@@ -60,7 +60,7 @@ def test_low_balance_notifies_and_paints_the_icon(monitor, qtbot):
     balance = monitor.snapshot.state.balance_cents
     with qtbot.waitSignal(monitor.worker.alert, timeout=15_000,
                           check_params_cb=lambda a: a.key.startswith("low-balance")):
-        monitor._settings.emit({"low_balance_cents": balance + 100}, None)
+        monitor._settings.emit({"low_balance_cents": balance + 100}, {})
     qtbot.waitUntil(lambda: "Credits running low" in monitor.window.last_alert.text())
     assert tray_state(monitor.snapshot.view()) is TrayState.LOW
 
@@ -122,7 +122,7 @@ def test_recovers_on_its_own_when_the_cloud_returns(qtbot, qapp, home, memory_ke
                      backoff=Backoff(base=0.2, cap=0.5, floor=0.1))
     app.start()
     try:
-        app._settings.emit({}, "demo-token")
+        app._settings.emit({}, {"token": "demo-token"})
         qtbot.waitUntil(lambda: app.snapshot is not None and app.snapshot.state.balance_cents
                         is not None and not app.snapshot.view().stale, timeout=15_000)
         cloud.stop()
