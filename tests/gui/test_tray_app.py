@@ -75,13 +75,22 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     dialog.account_email.setText("op@booth.test")
     dialog.low_balance.setValue(12.5)
     dialog.token.setText("sekrit-token-123")
+    dialog.smtp_host.setText("mail.booth.test")
+    dialog.smtp_password.setText("smtp-pass-456")
+    dialog.refund_channel.setCurrentIndex(dialog.refund_channel.findData("email"))
     dialog._save()
     settings_file = home / "config" / "settings.json"
     qtbot.waitUntil(lambda: settings_file.exists()
                     and json.loads(settings_file.read_text()).get("low_balance_cents") == 1250,
                     timeout=10_000)
-    assert "sekrit" not in settings_file.read_text()
+    qtbot.waitUntil(lambda: "smtp-pass-456" in memory_keyring.items.values(), timeout=10_000)
+    saved = json.loads(settings_file.read_text())
+    assert (saved["refund_channel"], saved["smtp_host"]) == ("email", "mail.booth.test")
+    text = settings_file.read_text()
+    assert "sekrit" not in text and "smtp-pass" not in text
     assert "sekrit-token-123" in memory_keyring.items.values()
+    logs = "".join(p.read_text() for p in home.rglob("*.log"))
+    assert "sekrit" not in logs and "smtp-pass" not in logs
     # nothing is listening on port 9: the failure is shown, never the token
     qtbot.waitUntil(lambda: app.snapshot.view().last_error is not None, timeout=10_000)
     assert "sekrit" not in (app.snapshot.view().last_error or "")
