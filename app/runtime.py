@@ -155,8 +155,14 @@ class Runtime:
             return cloud.base_url, cloud._token
 
         threshold = threshold_mbps or float(self.settings.preflight_threshold_mbps)
-        return Preflight(HttpBandwidthProbe(endpoint), self.probe_history(), utc_now,
-                         ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic)
+        # One instance per threshold, so the tray's "check now" and the job path share its
+        # lock (one probe at a time) and its fresh result.
+        cached: Preflight | None = getattr(self, "_preflight", None)
+        if cached is None or cached.policy.threshold_mbps != threshold:
+            cached = Preflight(HttpBandwidthProbe(endpoint), self.probe_history(), utc_now,
+                               ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic)
+            self._preflight = cached
+        return cached
 
     def save_settings(self) -> None:
         save_settings(self.paths.settings_file, self.settings)

@@ -109,3 +109,16 @@ def test_uplink_gone_mid_probe_ends_offline(lab, cloud):
     assert isinstance(result, PreflightResult)
     assert result.verdict is Verdict.OFFLINE, result.summary()
     assert result.details["up"]["decided_by"] == "stalled"
+
+
+def test_the_lab_says_why_it_cannot_run(monkeypatch):
+    import os
+    import sys
+
+    from tests.bandwidth import netlab
+
+    if sys.platform.startswith("linux"):
+        monkeypatch.setattr(os, "geteuid", lambda: 1000)
+        assert "root" in (netlab.unavailable_reason() or "")
+    else:
+        assert "Linux" in (netlab.unavailable_reason() or "")

@@ -41,3 +41,16 @@ def test_preflight_json_still_prints_the_offline_result(home):
 
 def test_a_bad_threshold_is_refused(home):
     assert cli(home, "--demo", "preflight", "--threshold-mbps", "0").returncode == 2
+
+
+def test_the_runtime_shares_one_preflight_per_threshold(home):
+    from app.runtime import Options, Runtime
+
+    runtime = Runtime(Options(home=str(home), demo=True))
+    try:
+        first = runtime.preflight()
+        assert runtime.preflight() is first  # the tray and the job path share its lock
+        assert runtime.preflight(8.0) is not first
+        assert runtime.preflight(8.0).policy.threshold_mbps == 8.0
+    finally:
+        runtime.close()
