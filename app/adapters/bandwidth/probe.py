@@ -132,6 +132,7 @@ class HttpProbeLink:
             if poller is not None:
                 poller.stop()
             with contextlib.suppress(OSError, AttributeError):
+                # 0 puts the system default back for the rest of the keep-alive connection.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 0)
         estimate = watcher.estimate()
         extra: dict[str, Any] = {}
