@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timedelta
 
+from app.core.bandwidth import PreflightResult, Verdict
 from app.core.model import AccountStatus
 from app.core.status import StatusView
+
+# A slow reading says something about the venue link for a while, not forever: after this the
+# icon stops claiming the link is slow until the next check (before the next job) says so again.
+SLOW_LINK_MEMORY = timedelta(minutes=10)
 
 
 class TrayState(str, enum.Enum):
     OK = "ok"
     LOW = "low"
     STALE = "stale"
+    SLOW_LINK = "slow_link"
     ATTENTION = "attention"
 
 
 # Worst first: the icon shows the most urgent thing; the tooltip lists all of them.
-def tray_state(view: StatusView) -> TrayState:
+def tray_state(view: StatusView, link_slow: bool = False) -> TrayState:
     if attention_reasons(view):
         return TrayState.ATTENTION
     if view.stale:
         return TrayState.STALE
+    if link_slow:
+        return TrayState.SLOW_LINK
     if view.low_balance:
         return TrayState.LOW
     return TrayState.OK
+
+
+def link_is_slow(result: PreflightResult | None, now: datetime) -> bool:
+    """The last bandwidth check found the link below the threshold, recently enough to matter.
+    'Marginal' is not slow: jobs still go, and the icon must not cry wolf at 4.9 Mbps."""
+    return (result is not None and result.verdict is Verdict.SLOW
+            and now - result.measured_at <= SLOW_LINK_MEMORY)
 
 
 def attention_reasons(view: StatusView) -> list[str]:

@@ -1,5 +1,6 @@
-"""Tray icons drawn at run time: one colour per state plus an optional badge, so the state reads
-at a glance even on a 16 px tray and in greyscale (each state also has its own mark)."""
+"""Tray icons drawn at run time: one colour per state, so the state reads at a glance even on a
+16 px tray, and in greyscale (each state also has its own mark). The queue's count badge is
+drawn on top by queue_badge.py."""
 
 from __future__ import annotations
 
@@ -14,21 +15,23 @@ COLOURS = {
     TrayState.OK: "#2e9d4f",
     TrayState.LOW: "#e0a100",
     TrayState.STALE: "#8a8f98",
+    TrayState.SLOW_LINK: "#7a4fc9",
     TrayState.ATTENTION: "#d93a2f",
 }
 # A mark inside the disc so colour-blind operators and greyscale trays still tell states apart.
-MARKS = {TrayState.OK: "$", TrayState.LOW: "¢", TrayState.STALE: "?", TrayState.ATTENTION: "!"}
+MARKS = {TrayState.OK: "$", TrayState.LOW: "¢", TrayState.STALE: "?",
+         TrayState.SLOW_LINK: "~", TrayState.ATTENTION: "!"}
 
 
 @lru_cache(maxsize=64)
-def state_icon(state: TrayState, badge: str = "") -> QIcon:
+def state_icon(state: TrayState) -> QIcon:
     icon = QIcon()
     for size in (16, 22, 32, 48, 64):
-        icon.addPixmap(_draw(state, badge, size))
+        icon.addPixmap(_draw(state, size))
     return icon
 
 
-def _draw(state: TrayState, badge: str, size: int) -> QPixmap:
+def _draw(state: TrayState, size: int) -> QPixmap:
     pix = QPixmap(size, size)
     pix.fill(Qt.GlobalColor.transparent)
     p = QPainter(pix)
@@ -44,21 +47,5 @@ def _draw(state: TrayState, badge: str, size: int) -> QPixmap:
     p.setFont(font)
     p.setPen(QColor("white"))
     p.drawText(disc, Qt.AlignmentFlag.AlignCenter, MARKS[state])
-    if badge:
-        _draw_badge(p, badge, size)
     p.end()
     return pix
-
-
-def _draw_badge(p: QPainter, text: str, size: int) -> None:
-    side = size * 0.55
-    rect = QRectF(size - side, 0, side, side)
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor("#1f5fbf"))
-    p.drawEllipse(rect)
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(int(side * (0.7 if len(text) == 1 else 0.5)))
-    p.setFont(font)
-    p.setPen(QColor("white"))
-    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)

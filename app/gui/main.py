@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from app import APP_NAME
 from app.adapters.paths import resolve_paths
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
+from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status_window import StatusWindow
@@ -116,6 +118,10 @@ class MonitorApp(QObject):
         self.tray.dashboard_requested.connect(self.open_dashboard)
         self.tray.demo_requested.connect(self._demo.emit)
         self.tray.quit_requested.connect(self.quit)
+        self.jobs = JobsController(self.worker, self.window, self.tray, self._on_alert)
+        self.worker.ready.connect(self.jobs.start)
+        # Asked before quitting while photos are still queued; tests replace it.
+        self.confirm_quit: Callable[[str], bool] = self._ask_quit
         if not tray_available:
             # No tray (some Linux desktops, kiosk shells): the window is the app, closing quits.
             self.window.closed.connect(self.quit)
@@ -173,10 +179,21 @@ class MonitorApp(QObject):
             QDesktopServices.openUrl(QUrl(url))
 
     def quit(self) -> None:
-        # The worker closes the store and the demo cloud on its own thread; the app quits when
-        # that thread finishes, or after a grace period if a network call is still hanging.
-        QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
+        warning = self.jobs.quit_warning()
+        if warning and not self.confirm_quit(warning):
+            return
+        # The job path hands back its jobs first, then the monitor worker closes the store and
+        # the demo cloud on its own thread; the app quits when that thread finishes, or after a
+        # grace period if a network call is still hanging.
+        self.jobs.stop(then=self._stop_monitor)
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
+
+    def _stop_monitor(self) -> None:
+        QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
+
+    def _ask_quit(self, warning: str) -> bool:
+        answer = QMessageBox.question(self.window, "Quit Booth Credit Monitor?", warning)
+        return answer == QMessageBox.StandardButton.Yes
 
     def dispose(self) -> None:
         """Delete every widget and Qt object now, after the worker thread has finished.
@@ -184,6 +201,7 @@ class MonitorApp(QObject):
         Left to Python's garbage collector, PySide6 objects can outlive the QApplication and
         crash the interpreter at exit (Dangerzone hit this too); explicit lifetimes avoid it."""
         self.tray.icon.hide()
+        self.jobs.dispose()
         for obj in (self._dialog, self.window, self.tray.menu, self.tray, self.worker,
                     self.thread):
             if obj is not None:
@@ -209,6 +227,7 @@ class MonitorApp(QObject):
         if QNetworkInformation.loadBackendByFeatures(QNetworkInformation.Feature.Reachability):
             info = QNetworkInformation.instance()
             info.reachabilityChanged.connect(lambda _r: self._network_hint.emit())
+            info.reachabilityChanged.connect(lambda _r: self.jobs.network_hint())
 
 
 def _mark_ready() -> None:

@@ -18,10 +18,12 @@ from app.adapters.logs import register_secret
 from app.adapters.settings_file import Settings
 from app.core.alerts import Alert, alerts_for, fresh_alerts
 from app.core.backoff import Backoff
+from app.core.bandwidth import PreflightResult
 from app.core.cache import CachedState
 from app.core.errors import MonitorError, NotConfigured
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
+from app.core.tray_state import link_is_slow
 from app.gui.refunds_view import RefundsWorker
 from app.refund_path import RefundPath, set_smtp_password
 from app.runtime import Options, Runtime, utc_now
@@ -29,6 +31,7 @@ from app.runtime import Options, Runtime, utc_now
 log = logging.getLogger(__name__)
 
 RECENT_ENTRIES = 50
+LINK_HOURS = 3.0  # how far back the window's bandwidth chart looks
 # After the OS says the network is back, or after a demo scenario, look again this soon.
 SOON_SECONDS = 1.0
 
@@ -44,6 +47,12 @@ class Snapshot:
     syncing: bool = False
     secret_note: str = ""
     demo: bool = False
+    link: PreflightResult | None = None  # the last bandwidth check, by the tray or a job
+    link_history: list[PreflightResult] = field(default_factory=list)  # the last hours
+    probe_bytes_today: int = 0  # hotspots are metered: what the checks cost today
+
+    def link_slow(self) -> bool:
+        return link_is_slow(self.link, utc_now())
 
     def view(self) -> StatusView:
         # Recomputed on every call so ages and staleness move on between syncs.
@@ -56,6 +65,7 @@ class MonitorWorker(QObject):
     problem = Signal(str, str)  # title, message: an action the operator asked for failed
     ready = Signal()
     stopped = Signal()
+    settings_applied = Signal()  # saved: the job path re-reads folders, rules and token
 
     def __init__(self, options: Options, backoff: Backoff | None = None):
         super().__init__()
@@ -160,6 +170,7 @@ class MonitorWorker(QObject):
             return
         runtime.reset_cloud()
         self.refunds.settings_changed()
+        self.settings_applied.emit()
         self._publish()
         self._schedule(0)
 
@@ -178,6 +189,17 @@ class MonitorWorker(QObject):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    @Slot()
+    def publish(self) -> None:
+        """Something the snapshot shows changed elsewhere (a bandwidth check finished)."""
+        self._publish()
+
+    def shared_runtime(self) -> Runtime:
+        """For the job worker and the bandwidth check, once `ready` was emitted. The store and
+        the HTTP client are safe across threads; sharing one runtime also shares one preflight,
+        so the tray's check and a job's check never probe the link at the same time."""
+        return self._require_runtime()
+
     def _require_runtime(self) -> Runtime:
         if self._runtime is None:
             raise NotConfigured("The monitor is not started yet.")
@@ -192,6 +214,9 @@ class MonitorWorker(QObject):
         if runtime is None:
             return
         try:
+            now = utc_now()
+            probes = runtime.probe_history()
+            spent = probes.spent_today(now)
             snap = Snapshot(
                 state=runtime.cache.load_cache(),
                 view_settings=runtime.view_settings(),
@@ -200,6 +225,9 @@ class MonitorWorker(QObject):
                 syncing=self._syncing,
                 secret_note=runtime.secrets.describe(),
                 demo=self._options.demo,
+                link=probes.latest_probe(),
+                link_history=probes.last_hours(now, LINK_HOURS),
+                probe_bytes_today=spent.total_bytes,
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))

@@ -69,7 +69,7 @@ class QueueWindow(QWidget):
         self.resume_button.hide()
         self.filter = QComboBox()
         self.filter.addItems(FILTERS)
-        self.filter.currentIndexChanged.connect(lambda _i: self._redraw())
+        self.filter.currentIndexChanged.connect(self._redraw)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -84,8 +84,10 @@ class QueueWindow(QWidget):
         self.retry_button = QPushButton("Retry selected")
         self.send_button = QPushButton("Send anyway")
         self.remove_button = QPushButton("Remove")
-        self.retry_button.clicked.connect(lambda: self._act(self.retry_requested))
-        self.send_button.clicked.connect(lambda: self._act(self.send_anyway_requested))
+        # Bound methods, not lambdas: a lambda holding self keeps the widget alive in a cycle
+        # that Python's collector then deletes behind Qt's back.
+        self.retry_button.clicked.connect(self._retry)
+        self.send_button.clicked.connect(self._send_anyway)
         self.remove_button.clicked.connect(self._remove)
 
         top = QHBoxLayout()
@@ -124,7 +126,7 @@ class QueueWindow(QWidget):
         self.resume_button.setVisible(c.pause is not None)
         self._redraw()
 
-    def _redraw(self) -> None:
+    def _redraw(self, *_: object) -> None:
         snap = self._snapshot
         if snap is None:
             return
@@ -172,10 +174,15 @@ class QueueWindow(QWidget):
         self.send_button.setEnabled(any(j.state is JobState.HELD for j in jobs))
         self.remove_button.setEnabled(any(j.state is not JobState.REMOVED for j in jobs))
 
-    def _act(self, signal: Signal) -> None:
+    def _retry(self) -> None:
         ids = self.selected_ids()
         if ids:
-            signal.emit(ids)  # type: ignore[attr-defined]
+            self.retry_requested.emit(ids)
+
+    def _send_anyway(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.send_anyway_requested.emit(ids)
 
     def _remove(self) -> None:
         jobs = self.selected_jobs()

@@ -23,12 +23,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.alerts import Alert
+from app.core.bandwidth import link_text
 from app.core.model import FEATURE_LABELS, Feature, LedgerEntry, PaymentMethod
 from app.core.money import dollars
 from app.core.status import StatusView, age_text
 from app.core.tray_state import TrayState, attention_reasons, tray_state
+from app.gui.bandwidth_chart import BandwidthChart, points_from_results
 from app.gui.icons import COLOURS, state_icon
-from app.gui.monitor_worker import Snapshot
+from app.gui.monitor_worker import LINK_HOURS, Snapshot
+from app.gui.queue_window import QueueWindow
 from app.gui.refunds_view import RefundsView
 from app.runtime import utc_now
 
@@ -36,6 +39,7 @@ STATE_WORDS = {
     TrayState.OK: "OK",
     TrayState.LOW: "LOW BALANCE",
     TrayState.STALE: "NOT CURRENT",
+    TrayState.SLOW_LINK: "SLOW LINK",
     TrayState.ATTENTION: "NEEDS ATTENTION",
 }
 # Ages in the window move on between syncs; a slow tick costs nothing when idle.
@@ -45,6 +49,7 @@ RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 class StatusWindow(QWidget):
     refresh_requested = Signal()
+    check_link_requested = Signal()
     settings_requested = Signal()
     dashboard_requested = Signal()
     closed = Signal()
@@ -107,6 +112,9 @@ class StatusWindow(QWidget):
         # Balance, state and alerts stay above the tabs: whatever tab is open, they show.
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Account")
+        self.queue_view = QueueWindow()
+        self.tabs.addTab(self.queue_view, "AI jobs")
+        self.tabs.addTab(self._connection_page(), "Connection")
         self.refunds_view = RefundsView()
         self.tabs.addTab(self.refunds_view, "Refund claims")
         layout = QVBoxLayout(self)
@@ -120,9 +128,39 @@ class StatusWindow(QWidget):
         self._tick.setInterval(AGE_TICK_MS)
         self._tick.timeout.connect(self._render)
 
+    def _connection_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.link_line = QLabel("Connection not checked yet")
+        self.link_line.setWordWrap(True)
+        self.link_cost = QLabel("")
+        self.chart = BandwidthChart(hours=LINK_HOURS)
+        self.check_link_button = QPushButton("Check connection now")
+        self.check_link_button.clicked.connect(self.check_link_requested.emit)
+        layout.addWidget(self.link_line)
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.link_cost)
+        row = QHBoxLayout()
+        row.addWidget(self.check_link_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        return page
+
+    def set_checking_link(self, checking: bool) -> None:
+        self.check_link_button.setEnabled(not checking)
+        self.check_link_button.setText("Checking…" if checking else "Check connection now")
+
     def set_snapshot(self, snap: Snapshot) -> None:
         self._snapshot = snap
         self._render()
+        threshold = float(snap.settings.preflight_threshold_mbps)
+        self.chart.set_points(points_from_results(snap.link_history), threshold)
+        line = link_text(snap.link, utc_now())
+        if snap.link is not None and snap.link.reason:
+            line += f" — {snap.link.reason}"
+        self.link_line.setText(f"{line}. AI jobs need {threshold:g} Mbps up and down.")
+        self.link_cost.setText(f"Data used by connection checks today: "
+                               f"{snap.probe_bytes_today / 1e6:.1f} MB")
         ids = tuple(entry.id for entry in snap.recent)
         if ids != self._shown_entries:
             self._shown_entries = ids
@@ -150,7 +188,7 @@ class StatusWindow(QWidget):
         if self._snapshot is None:
             return
         view = self._snapshot.view()
-        state = tray_state(view)
+        state = tray_state(view, self._snapshot.link_slow())
         self.setWindowIcon(state_icon(state))
         self.balance.setText(view.balance_text())
         self.age.setText(age_text(view.as_of, utc_now())

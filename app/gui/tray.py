@@ -8,10 +8,13 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app.core.alerts import Alert
+from app.core.bandwidth import link_text
+from app.core.jobs import QueueCounts
 from app.core.status import StatusView, age_text
 from app.core.tray_state import TrayState, attention_reasons, tray_state
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
+from app.gui.queue_badge import badge_icon, tooltip_line
 from app.runtime import utc_now
 
 TOOLTIP_TICK_MS = 60_000
@@ -31,9 +34,14 @@ DEMO_SCENARIOS = [
 ]
 
 
-def tooltip_text(view: StatusView) -> str:
+def tooltip_text(view: StatusView, snap: Snapshot | None = None,
+                 queue: QueueCounts | None = None) -> str:
     now = utc_now()
     lines = [f"Booth credits: {view.balance_text()}", age_text(view.as_of, now)]
+    if snap is not None and snap.link is not None:
+        lines.append(link_text(snap.link, now))
+    if queue is not None and tooltip_line(queue):
+        lines.append(tooltip_line(queue))
     if view.offline:
         lines.append("OFFLINE: showing the last confirmed balance")
     elif view.stale:
@@ -46,6 +54,7 @@ def tooltip_text(view: StatusView) -> str:
 
 class TrayController(QObject):
     refresh_requested = Signal()
+    check_link_requested = Signal()
     show_window_requested = Signal()
     settings_requested = Signal()
     dashboard_requested = Signal()
@@ -55,6 +64,8 @@ class TrayController(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._snapshot: Snapshot | None = None
+        self._queue: QueueCounts | None = None
+        self.checking_link = False
         self.icon = QSystemTrayIcon(state_icon(TrayState.STALE), self)
         self.menu = QMenu()
         # The one thing the operator opens the menu for: bold, and a click opens the window.
@@ -67,8 +78,13 @@ class TrayController(QObject):
         self._age.setEnabled(False)
         self._problem = self.menu.addAction("")
         self._problem.setEnabled(False)
+        self._link = self.menu.addAction("Connection not checked yet")
+        self._link.setEnabled(False)
+        self._queue_line = self.menu.addAction("")
+        self._queue_line.setEnabled(False)
         self.menu.addSeparator()
         self._refresh = self._add("Refresh now", self.refresh_requested)
+        self._check_link = self._add("Check connection now", self.check_link_requested)
         self._add("Open the cloud dashboard", self.dashboard_requested)
         self._add("Show window", self.show_window_requested)
         self._add("Settings…", self.settings_requested)
@@ -105,12 +121,19 @@ class TrayController(QObject):
         self.demo_menu.menuAction().setVisible(snap.demo)
         self._update_texts()
 
+    def set_queue(self, counts: QueueCounts) -> None:
+        self._queue = counts
+        self._update_tooltip()
+
     def _update_tooltip(self) -> None:
         if self._snapshot is None:
             return
         view = self._snapshot.view()
-        self.icon.setIcon(state_icon(tray_state(view)))
-        self.icon.setToolTip(tooltip_text(view))
+        icon = state_icon(tray_state(view, self._snapshot.link_slow()))
+        if self._queue is not None:
+            icon = badge_icon(icon, self._queue)
+        self.icon.setIcon(icon)
+        self.icon.setToolTip(tooltip_text(view, self._snapshot, self._queue))
 
     def notify(self, alert: Alert) -> None:
         icon = {
@@ -129,6 +152,12 @@ class TrayController(QObject):
         self._problem.setText(problem)
         self._problem.setVisible(bool(problem))
         self._refresh.setText("Refreshing…" if self._snapshot.syncing else "Refresh now")
+        self._link.setText(link_text(self._snapshot.link, utc_now()))
+        self._check_link.setText("Checking the connection…" if self.checking_link
+                                 else "Check connection now")
+        line = tooltip_line(self._queue) if self._queue is not None else ""
+        self._queue_line.setText(line)
+        self._queue_line.setVisible(bool(line))
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger,

@@ -78,3 +78,25 @@ def test_expired_plan_warns_about_grace_period_with_amount():
 def test_old_history_from_a_first_sync_is_not_news():
     old = LedgerEntry("e1", NOW - timedelta(days=20), EntryKind.SUBSCRIPTION_RENEWAL, -5000, 1)
     assert not [a for a in alerts_for(view(), [old], NOW) if a.key.startswith("renewal-entry")]
+
+
+def test_slow_link_ranks_below_stale_and_above_low_balance():
+    assert tray_state(view(), link_slow=True) is TrayState.SLOW_LINK
+    assert tray_state(view(balance=100), link_slow=True) is TrayState.SLOW_LINK
+    assert tray_state(view(failing_for=5), link_slow=True) is TrayState.STALE
+
+
+def test_a_slow_reading_is_remembered_for_ten_minutes_only():
+    from app.core.bandwidth import PreflightResult, Verdict
+    from app.core.tray_state import link_is_slow
+
+    def result(verdict, minutes_ago):
+        return PreflightResult(upload_mbps=2.0, download_mbps=None, verdict=verdict,
+                               threshold_mbps=5.0, bytes_up=1, bytes_down=0, seconds=2.0,
+                               method="server_count",
+                               measured_at=NOW - timedelta(minutes=minutes_ago))
+
+    assert link_is_slow(result(Verdict.SLOW, 9), NOW)
+    assert not link_is_slow(result(Verdict.SLOW, 11), NOW)
+    assert not link_is_slow(result(Verdict.MARGINAL, 1), NOW)
+    assert not link_is_slow(None, NOW)
