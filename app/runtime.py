@@ -152,7 +152,7 @@ class Runtime:
 
         def endpoint() -> tuple[str, str | None]:
             cloud = self.cloud()
-            return cloud.base_url, cloud._token
+            return cloud.base_url, cloud.token
 
         threshold = threshold_mbps or float(self.settings.preflight_threshold_mbps)
         # One instance per threshold, so the tray's "check now" and the job path share its

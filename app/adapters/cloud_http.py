@@ -56,6 +56,11 @@ class HttpCloud:
         self._client.close()
 
     @property
+    def token(self) -> str | None:
+        """For the bandwidth probe, which speaks raw HTTP/1.1 to the same cloud."""
+        return self._token
+
+    @property
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
 
