@@ -4,6 +4,7 @@ photos dropped in the hot folder, AI jobs charged, some failing, refunds claimed
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,56 @@ def test_failed_jobs_are_queued_charged_and_claimed_back(failing_demo, qtbot):
     qtbot.waitUntil(lambda: poke() or statuses(app) == [refunded, refunded], timeout=60_000)
     summary = app.window.refunds_view.summary.text()
     assert summary.startswith("2 failed jobs") and "$0.00 refunded" not in summary
+
+
+@pytest.fixture
+def demo(qtbot, qapp, home, memory_keyring):
+    app = MonitorApp(qapp, Options(home=str(home), demo=True, demo_job_failure_rate=0.0),
+                     tray_available=False)
+    app.start()
+    qtbot.waitUntil(lambda: app.jobs.last_queue is not None
+                    and app.jobs.last_queue.folders is not None, timeout=20_000)
+    yield app
+    app.confirm_quit = lambda _warning: True
+    with qtbot.waitSignal(app.thread.finished, timeout=20_000):
+        app.quit()
+    app.dispose()
+
+
+def test_link_cut_mid_event_every_photo_once_with_one_charge(demo, qtbot):
+    app = demo
+    folders = app.jobs.last_queue.folders
+    (folders.hot / "before.png").write_bytes(make_png(31, 20))
+    qtbot.waitUntil(lambda: app.jobs.counts.count(JobState.SUCCEEDED) == 1, timeout=30_000)
+
+    app._demo.emit("outage", {"mode": "drop", "seconds": 0})  # the venue Wi-Fi goes
+    for n in range(3):
+        (folders.hot / f"during-{n}.png").write_bytes(make_png(32 + n, 20))
+    qtbot.waitUntil(lambda: not app.jobs.last_queue.online and app.jobs.counts.open == 3,
+                    timeout=30_000)
+
+    app._demo.emit("restore", {})  # and comes back
+    qtbot.waitUntil(lambda: app.jobs.counts.count(JobState.SUCCEEDED) == 4
+                    and app.jobs.counts.open == 0, timeout=60_000)
+    jobs = app.jobs.last_queue.jobs
+    assert len({j.cloud_job_id for j in jobs}) == 4  # one cloud job per photo, none twice
+    results = sorted(p.name for p in folders.output.iterdir())
+    assert len(results) == 4 and all(Path(j.result_path).exists() for j in jobs), results
+    for stem in ("before", "during-0", "during-1", "during-2"):
+        assert any(name.startswith(stem) for name in results), results
+
+    # One charge per job in the cloud's own ledger (synced into the cache).
+    poke = refresh_every_second(app)
+    cloud_ids = {j.cloud_job_id for j in jobs}
+    runtime = app.worker.shared_runtime()
+
+    def charges() -> dict[str, int]:
+        poke()
+        counted: dict[str, int] = {}
+        for entry in runtime.cache.recent_entries(500):
+            if entry.job_id in cloud_ids and entry.amount_cents < 0:
+                counted[entry.job_id] = counted.get(entry.job_id, 0) + 1
+        return counted
+
+    qtbot.waitUntil(lambda: len(charges()) == 4, timeout=20_000)
+    assert set(charges().values()) == {1}
