@@ -108,8 +108,10 @@ class JobEngine:
         if self._thread is not None:
             return
         self._stopping.clear()
-        if self._link is not None:
-            self._next_held_check = self._clock()  # held jobs from an earlier run: look now
+        if self._link is not None and self.repo.counts().count(JobState.HELD):
+            # Held jobs from an earlier run: look now. Without any, no check: a probe costs
+            # megabytes, and booths often start on a metered hotspot.
+            self._next_held_check = self._clock()
         self._pool = ThreadPoolExecutor(self.config.max_concurrent + 1,
                                         thread_name_prefix="job-step")
         self._thread = threading.Thread(target=self._loop, name="job-engine", daemon=True)
@@ -340,6 +342,9 @@ class JobEngine:
             ok, reason = False, str(error)
             if isinstance(error, CloudUnavailable):
                 retry_after = error.retry_after
+        except Exception as error:  # a bug must not leave the engine waiting for this probe
+            log.exception("connectivity probe failed unexpectedly")
+            ok, reason = False, f"The connectivity check failed ({type(error).__name__})."
         with self._lock:
             self._checking_link = False
             if ok:
@@ -383,7 +388,7 @@ class JobEngine:
                 with self._lock:
                     self._next_held_check = now + timedelta(
                         seconds=self.config.held_recheck_seconds)
-        except MonitorError as error:
+        except Exception as error:  # MonitorError, or a bug: look again later either way
             log.info("link check for held jobs failed: %s", error)
             with self._lock:
                 self._next_held_check = now + timedelta(seconds=self.config.held_recheck_seconds)

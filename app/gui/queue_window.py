@@ -2,6 +2,11 @@
 
 It only draws QueueSnapshots and emits requests (retry, remove, send anyway, resume); the job
 worker does the work on its own thread. Selection survives redraws, keyed by job id.
+
+A model/view table, not a QTableWidget: a snapshot replaces the model's list in one reset and
+only visible rows are ever formatted. (A QTableWidget refilled item by item, with columns sized
+to contents, froze the GUI thread for seconds while a 300-job backlog drained.) Nothing is
+redrawn while the window is hidden.
 """
 
 from __future__ import annotations
@@ -9,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -19,8 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +47,63 @@ STATE_COLOURS = {
 }
 FILTERS = ("Open and problems", "Everything", "Open only")
 PROBLEMS = {JobState.FAILED, JobState.GIVEN_UP}
+WIDTHS = (150, 130, 120, 45, 65, 70)  # the last column (Problem) stretches
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class JobTableModel(QAbstractTableModel):
+    """The jobs shown, newest first; cells are formatted only when the view asks for them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[Job] = []
+        self._now = utc_now()
+
+    def set_jobs(self, jobs: list[Job]) -> None:
+        self.beginResetModel()
+        self.jobs = jobs
+        self._now = utc_now()
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self.jobs)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or index.row() >= len(self.jobs):
+            return None
+        job, col = self.jobs[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(index.row(), col)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return job.source_path if col == 0 else (job.last_error if col == 6 else None)
+        if role == Qt.ItemDataRole.ForegroundRole and col == 2 and job.state in STATE_COLOURS:
+            return QBrush(QColor(STATE_COLOURS[job.state]))
+        return None
+
+    def text(self, row: int, col: int) -> str:
+        job = self.jobs[row]
+        if col == 0:
+            return Path(job.source_path).name
+        if col == 1:
+            return _feature(job.feature)
+        if col == 2:
+            return STATE_WORDS[job.state]
+        if col == 3:
+            return str(job.attempts)
+        if col == 4:
+            return _next_try(job, self._now)
+        if col == 5:
+            return _clock(job.updated_at)
+        return job.last_error or ""
 
 
 class QueueWindow(QWidget):
@@ -56,7 +117,6 @@ class QueueWindow(QWidget):
         self.setWindowTitle("AI job queue — Booth Credit Monitor")
         self.resize(900, 480)
         self._snapshot: QueueSnapshot | None = None
-        self._shown: list[Job] = []
 
         self.summary = QLabel("No jobs yet.")
         self.summary.setObjectName("queueSummary")
@@ -71,15 +131,20 @@ class QueueWindow(QWidget):
         self.filter.addItems(FILTERS)
         self.filter.currentIndexChanged.connect(self._redraw)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.model = JobTableModel()
+        self.table = QTableView()
+        self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
-        self.table.itemSelectionChanged.connect(self._update_buttons)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in enumerate(WIDTHS):
+            header.resizeSection(col, width)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._dirty = False
 
         self.retry_button = QPushButton("Retry selected")
         self.send_button = QPushButton("Send anyway")
@@ -126,49 +191,40 @@ class QueueWindow(QWidget):
         self.resume_button.setVisible(c.pause is not None)
         self._redraw()
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._dirty:
+            self._redraw()
+
     def _redraw(self, *_: object) -> None:
         snap = self._snapshot
         if snap is None:
             return
+        if not self.isVisible():
+            self._dirty = True  # drawn when shown: a hidden window costs the GUI thread nothing
+            return
+        self._dirty = False
         keep = set(self.selected_ids())
         mode = self.filter.currentIndex()
-        jobs = [j for j in reversed(snap.jobs) if _visible(j, mode)]  # newest first
-        self._shown = jobs
-        self.table.setUpdatesEnabled(False)
-        self.table.setRowCount(len(jobs))
-        now = utc_now()
-        for row, job in enumerate(jobs):
-            cells = (Path(job.source_path).name, _feature(job.feature), STATE_WORDS[job.state],
-                     str(job.attempts), _next_try(job, now), _clock(job.updated_at),
-                     job.last_error or "")
-            colour = STATE_COLOURS.get(job.state)
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if col == 0:
-                    item.setToolTip(job.source_path)
-                if col == len(cells) - 1 and text:
-                    item.setToolTip(text)
-                if colour and col == 2:
-                    item.setForeground(QBrush(QColor(colour)))
-                self.table.setItem(row, col, item)
-        self.table.clearSelection()
-        for row, job in enumerate(jobs):
+        self.model.set_jobs([j for j in reversed(snap.jobs) if _visible(j, mode)])
+        selection = self.table.selectionModel()
+        for row, job in enumerate(self.model.jobs):
             if job.id in keep:
-                self.table.selectRow(row)
-        self.table.setUpdatesEnabled(True)
+                selection.select(self.model.index(row, 0),
+                                 selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
         self._update_buttons()
 
     # -- actions --------------------------------------------------------------------------------
 
     def selected_ids(self) -> list[str]:
-        rows = sorted({i.row() for i in self.table.selectedIndexes()})
-        return [self._shown[r].id for r in rows if r < len(self._shown)]
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.jobs[r].id for r in rows if r < len(self.model.jobs)]
 
     def selected_jobs(self) -> list[Job]:
         ids = set(self.selected_ids())
-        return [j for j in self._shown if j.id in ids]
+        return [j for j in self.model.jobs if j.id in ids]
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, *_: object) -> None:
         jobs = self.selected_jobs()
         self.retry_button.setEnabled(any(j.state in PROBLEMS or j.state in OPEN for j in jobs))
         self.send_button.setEnabled(any(j.state is JobState.HELD for j in jobs))

@@ -97,6 +97,7 @@ def test_held_jobs_are_sent_when_the_operator_says_so(qtbot, runtime):
     h = Harness(qtbot, runtime, link=link)
     window = QueueWindow()
     qtbot.addWidget(window)
+    window.show()
     h.worker.snapshot.connect(window.set_snapshot)
     window.send_anyway_requested.connect(h.worker.send_anyway)
     try:
@@ -105,8 +106,8 @@ def test_held_jobs_are_sent_when_the_operator_says_so(qtbot, runtime):
         h.wait(lambda s: s.counts.count(S.HELD) == 2)
         assert h.last.badge == "2"
         assert any(n.key == "held" for n in h.notices), "one notice for the held episode"
-        qtbot.waitUntil(lambda: window.table.rowCount() == 2)
-        assert window.table.item(0, 2).text() == "Held (slow link)"
+        qtbot.waitUntil(lambda: window.model.rowCount() == 2)
+        assert window.model.text(0, 2) == "Held (slow link)"
         window.table.selectRow(0)
         assert window.send_button.isEnabled()
         window.send_button.click()
@@ -128,7 +129,9 @@ def test_queue_window_renders_states_and_buttons(qtbot, runtime, tmp_path):
     window = QueueWindow()
     qtbot.addWidget(window)
     window.set_snapshot(snap)
+    assert window.model.rowCount() == 0, "a hidden window does not draw"
     window.show()
+    assert window.model.rowCount() == 1
     assert "1 open" in window.summary.text() and "held" in window.summary.text().lower()
     assert not window.retry_button.isEnabled(), "nothing selected yet"
     window.table.selectRow(0)
