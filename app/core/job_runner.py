@@ -31,6 +31,10 @@ from app.core.jobs import (
 # Poll quickly first (most jobs take seconds), then settle; never slower than this.
 POLL_DELAYS = (0.5, 1.0, 2.0, 3.0, 5.0)
 JOB_BACKOFF = Backoff(base=5.0, cap=300.0)
+# The cloud keeps idempotency keys at least 7 days (docs/cloud-api.md §5). A job that may have
+# reached the cloud longer ago than this is not re-sent on its own: its key might be forgotten,
+# and a re-send could then charge twice. The operator decides (retry resets the clock).
+KEY_SAFE_AGE = timedelta(days=6)
 
 
 # -- ports ----------------------------------------------------------------------------------------
@@ -182,6 +186,14 @@ class JobRunner:
         return self._move(job, owner, JobState.SENDING, note=note), data, slow
 
     def _submit(self, job: Job, owner: str, data: bytes | None) -> Job:
+        maybe_sent = job.attempts > 0 or data is None
+        if maybe_sent and self._clock() - (job.key_since or job.created_at) > KEY_SAFE_AGE:
+            return self._move(job, owner, JobState.GIVEN_UP, release=True,
+                              finished_at=self._clock(), last_error_kind="key_age",
+                              last_error="This photo may have reached the cloud days ago and its "
+                              "idempotency key may have expired. Check the cloud dashboard for it "
+                              "before retrying: a retry could be charged again.",
+                              note="given up: too old to re-send safely under its key")
         if data is None:  # a job reclaimed in "sending": send again under the same key
             data = self._read(job)
         cloud_job = self._cloud.submit(job.feature, data, job.media_type, job.idempotency_key)

@@ -211,6 +211,7 @@ class Job:
     owner: str | None = None
     lease_until: datetime | None = None
     retry_of: str | None = None
+    key_since: datetime | None = None  # set when an operator retry restarted the key-age clock
 
     @property
     def is_open(self) -> bool:

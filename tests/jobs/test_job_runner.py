@@ -41,6 +41,7 @@ class Case:
     error_kind: str | None = None
     start_attempts: int = 0
     steps: int = 1  # claims in a row, the clock moved to each next due time
+    age_days: float = 0  # how long ago the job was queued
 
 
 CASES = [
@@ -85,6 +86,10 @@ CASES = [
     Case("disk full writing the result: stays downloading, no retry used",
          downloads=[OutputFolderError("full")], expect=S.DOWNLOADING, attempts=0,
          action=Action.RETRY, error_kind="output_folder", steps=2),
+    Case("may have reached the cloud 7 days ago: not re-sent (its key may be gone)",
+         start_attempts=1, age_days=7, expect=S.GIVEN_UP, attempts=1, error_kind="key_age"),
+    Case("never reached the cloud, 7 days old: still sent", age_days=7,
+         expect=S.WAITING_RESULT),
     Case("reset while polling: stays waiting", statuses=[CloudUnreachable("reset")],
          expect=S.WAITING_RESULT, attempts=1, action=Action.LINK_DOWN, steps=2),
 ]
@@ -115,6 +120,7 @@ def test_step(case: Case, repo: JobsRepo):
     runner = JobRunner(cloud, repo, FakeFiles(case.files), link, clock,
                        RunPolicy(retry_budget=3, hold_on_slow_link=case.hold))
     job = _queued(repo, clock, case.start_attempts)
+    clock.advance(case.age_days * 86400)  # (the lease ran out, but nobody else took it)
     for n in range(case.steps):
         if n:
             clock.now = max(clock(), job.next_attempt_at or clock())
@@ -197,3 +203,16 @@ def test_the_bandwidth_preflight_as_the_job_path_sees_it(verdict, reason, expect
     report = PreflightLink(stub, 120).check()  # type: ignore[arg-type]
     assert report.verdict is expected and summary_has in report.summary
     assert stub.asked == [120], "a fresh enough result is reused, not probed again"
+
+
+def test_an_operator_retry_restarts_the_key_age_clock(repo):
+    clock = Clock()
+    cloud = FakeCloud()
+    runner = JobRunner(cloud, repo, FakeFiles(), None, clock)
+    job = _queued(repo, clock, attempts=1)
+    clock.advance(7 * 86400)
+    assert runner.step(job, OWNER).job.state is S.GIVEN_UP and cloud.keys == []
+    [retried] = repo.retry([job.id], clock())
+    assert retried.key_since == clock()
+    assert runner.step(repo.claim(OWNER, clock(), 30), OWNER).job.state is S.WAITING_RESULT
+    assert cloud.keys == [job.idempotency_key]

@@ -87,6 +87,8 @@ MIGRATIONS = [
     );
     INSERT INTO job_queue(id) VALUES (1)
     """,
+    # When an operator retry restarted the key-age clock (see job_runner.KEY_SAFE_AGE).
+    "ALTER TABLE jobs ADD COLUMN key_since TEXT",
 ]
 
 _CHANGEABLE = {"attempts", "polls", "next_attempt_at", "last_error", "last_error_kind",
@@ -293,7 +295,8 @@ class JobsRepo:
             if target is JobState.HELD:
                 target = JobState.PENDING  # through the preflight again
             out.append(self._operator_move(job, target, at, "operator asked to retry",
-                                           attempts=0, next_attempt_at=None, finished_at=None))
+                                           attempts=0, next_attempt_at=None, finished_at=None,
+                                           key_since=at))
         return out
 
     def send_anyway(self, job_ids: Sequence[str], at: datetime) -> list[Job]:
@@ -411,5 +414,6 @@ def _job(row: sqlite3.Row) -> Job:
         last_error_kind=row["last_error_kind"], cloud_job_id=row["cloud_job_id"],
         result_ready=bool(row["result_ready"]), send_anyway=bool(row["send_anyway"]),
         charged_cents=row["charged_cents"], finished_at=from_text(row["finished_at"]),
+        key_since=from_text(row["key_since"]),
         owner=row["owner"], lease_until=_epoch(row["lease_until"]), retry_of=row["retry_of"],
     )
