@@ -242,10 +242,11 @@ class JobEvent:
     from_state: JobState | None
     to_state: JobState
     note: str = ""
+    owner: str | None = None  # which process made the change ("operator" for the operator)
 
     def to_json(self) -> dict[str, object]:
         return {"at": _iso(self.at), "from": self.from_state.value if self.from_state else None,
-                "to": self.to_state.value, "note": self.note}
+                "to": self.to_state.value, "note": self.note, "by": self.owner}
 
 
 def _iso(moment: datetime | None) -> str | None:

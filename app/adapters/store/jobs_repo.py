@@ -266,7 +266,7 @@ class JobsRepo:
         rows = self._db.query("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,))
         return [JobEvent(r["job_id"], _dt(r["at"]),
                          JobState(r["from_state"]) if r["from_state"] else None,
-                         JobState(r["to_state"]), r["note"]) for r in rows]
+                         JobState(r["to_state"]), r["note"], r["owner"]) for r in rows]
 
     def counts(self) -> QueueCounts:
         rows = self._db.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
