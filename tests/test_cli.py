@@ -97,3 +97,14 @@ def test_status_json_carries_queue_and_refund_counts(home):
     data = json.loads(cli(home, "status", "--json", "--demo").stdout)
     assert data["queue"]["open"] == 0 and data["queue"]["paused"] is None
     assert data["refunds"]["claims"] == 0 and data["refunds"]["claimed_cents"] == 0
+
+
+def test_tray_app_without_a_desktop_says_so_in_one_line(home):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["BOOTH_MONITOR_HOME"] = str(home)
+    result = subprocess.run([sys.executable, "-m", "app", "--demo"], env=env, capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the no-desktop check is for Linux sessions")
+    assert "no desktop session" in assert_one_line_reason(result)

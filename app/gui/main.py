@@ -247,7 +247,22 @@ def _style() -> str:
         return beside.read_text(encoding="utf-8") if beside.exists() else ""
 
 
+def no_display_reason() -> str | None:
+    """On Linux without X11 or Wayland Qt aborts with a plugin error nobody can act on."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no desktop session found (DISPLAY and WAYLAND_DISPLAY are unset): start it from "
+            "the desktop, or use the command line (status, refresh, queue, refunds); "
+            "QT_QPA_PLATFORM=offscreen runs it headless")
+
+
 def run_gui(options: Options) -> int:
+    reason = no_display_reason()
+    if reason:
+        print(f"{APP_NAME}: {reason}", file=sys.stderr)
+        return 1
     start_logging(options)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
