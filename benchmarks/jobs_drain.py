@@ -15,6 +15,7 @@ The demo cloud runs in its own process. Every drained job is checked: succeeded,
 from __future__ import annotations
 
 import argparse
+import logging
 import sqlite3
 import tempfile
 import threading
@@ -133,6 +134,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--outage", type=float, default=12.0)
     args, _ = parser.parse_known_args(argv)
+    logging.getLogger("app").setLevel(logging.ERROR)  # expected outage warnings, not results
     base = Path(tempfile.mkdtemp(prefix="bench-drain-"))
     print(f"machine: {machine()}")
 

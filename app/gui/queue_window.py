@@ -47,7 +47,7 @@ STATE_COLOURS = {
 }
 FILTERS = ("Open and problems", "Everything", "Open only")
 PROBLEMS = {JobState.FAILED, JobState.GIVEN_UP}
-WIDTHS = (150, 130, 120, 45, 65, 70)  # the last column (Problem) stretches
+WIDTHS = (150, 130, 120, 45, 80, 70)  # the last column (Problem) stretches
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -57,11 +57,13 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self.jobs: list[Job] = []
+        self.online = True
         self._now = utc_now()
 
-    def set_jobs(self, jobs: list[Job]) -> None:
+    def set_jobs(self, jobs: list[Job], online: bool = True) -> None:
         self.beginResetModel()
         self.jobs = jobs
+        self.online = online
         self._now = utc_now()
         self.endResetModel()
 
@@ -100,7 +102,8 @@ class JobTableModel(QAbstractTableModel):
         if col == 3:
             return str(job.attempts)
         if col == 4:
-            return _next_try(job, self._now)
+            when = _next_try(job, self._now)
+            return "when online" if when == "now" and not self.online else when
         if col == 5:
             return _clock(job.updated_at)
         return job.last_error or ""
@@ -206,7 +209,7 @@ class QueueWindow(QWidget):
         self._dirty = False
         keep = set(self.selected_ids())
         mode = self.filter.currentIndex()
-        self.model.set_jobs([j for j in reversed(snap.jobs) if _visible(j, mode)])
+        self.model.set_jobs([j for j in reversed(snap.jobs) if _visible(j, mode)], snap.online)
         selection = self.table.selectionModel()
         for row, job in enumerate(self.model.jobs):
             if job.id in keep:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import httpx
 import pytest
 from PySide6.QtCore import QMetaObject, Qt, QThread
 from PySide6.QtGui import QIcon, QPixmap
@@ -154,3 +156,41 @@ def test_badge_paints_the_count_and_the_tooltip_says_it(qapp):
     assert painted != base.toImage()
     assert tooltip_line(QueueCounts({"pending": 3})) == "3 AI photos queued"
     assert tooltip_line(QueueCounts({})) == ""
+
+
+def test_the_operator_run_from_the_issue(qtbot, runtime, demo_cloud):
+    """Drop photos, lose the cloud, drop more, get it back: every photo gets its result once,
+    with one charge each, and the worker says when it is offline and when the backlog is done."""
+    def demo(name: str, body: dict) -> None:
+        httpx.post(f"{demo_cloud.url}/demo/scenarios/{name}", json=body,
+                   headers={"Authorization": "Bearer demo-token"}).raise_for_status()
+
+    h = Harness(qtbot, runtime, use_default_link=False)
+    try:
+        first = [h.drop(f"before-{n}.png", n=n) for n in range(3)]
+        h.wait(lambda s: s.counts.count(S.SUCCEEDED) == 3)
+        demo("outage", {"mode": "drop", "seconds": 0})  # the venue link dies
+        later = [h.drop(f"during-{n}.png", n=10 + n) for n in range(5)]
+        h.wait(lambda s: not s.online and s.counts.count(S.PENDING) == 5)
+        assert h.last.badge == "5"
+        demo("restore", {})
+        h.wait(lambda s: s.counts.count(S.SUCCEEDED) == 8)
+        assert h.last.online and h.last.badge == ""
+        assert any(n.key == "drained" for n in h.notices)
+        outputs = sorted(p.name for p in h.last.folders.output.iterdir())
+        assert outputs == sorted(f"{p.stem}.background_removal.png" for p in first + later)
+        keys = {j.idempotency_key for j in h.last.jobs}
+        charges = _charges(demo_cloud)
+        assert {k: charges.get(k) for k in keys} == dict.fromkeys(keys, 1)
+    finally:
+        h.close()
+
+
+def _charges(demo_cloud) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{demo_cloud.db_path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute(
+            "SELECT j.idempotency_key, COUNT(l.id) FROM jobs j JOIN ledger_entries l"
+            " ON l.job_id = j.id AND l.kind = 'ai_run' GROUP BY j.idempotency_key").fetchall())
+    finally:
+        conn.close()
