@@ -147,6 +147,7 @@ class JobEngine:
         """The operator fixed what paused the queue (bought credits, new token): go again."""
         if self.repo.resume():
             self._emit(EngineEvent("resumed", "AI jobs resumed."))
+        self.repo.due_now(self._clock())  # jobs parked by the pause go now, in queue order
         with self._lock:
             self._throttled_until = None
             if not self._online:
@@ -212,6 +213,7 @@ class JobEngine:
         with self._lock:
             if self._trial is not None or len(self._in_flight) >= self.config.max_concurrent:
                 return
+        self.repo.due_now(now)  # parked jobs: the oldest is the trial, the rest wait on it
         job = self.repo.claim(self.owner, now, self.config.lease_seconds,
                               (JobState.PENDING, JobState.SENDING))
         if job is None:

@@ -119,6 +119,9 @@ class RunPolicy:
     # A cloud job still running after this long is given up (the operator can retry: the
     # result is fetched then, nothing is sent again).
     max_wait_seconds: float = 1800.0
+    # A job that met a pause (402, 401) waits this long; resuming the queue makes it due at
+    # once, so this only keeps a paused queue from asking the cloud the same thing in a loop.
+    pause_delay: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,8 @@ class JobRunner:
             delay = self.policy.backoff.delay(max(1, attempts), self._rng, d.retry_after)
         elif d.action is Action.THROTTLE:
             delay = d.retry_after or 0.0
+        elif d.action is Action.PAUSE:
+            delay = self.policy.pause_delay
         moved = self._move(job, owner, rest, release=True, attempts=attempts,
                            next_attempt_at=now + timedelta(seconds=delay),
                            last_error=d.message, last_error_kind=d.kind,

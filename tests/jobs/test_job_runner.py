@@ -216,3 +216,18 @@ def test_an_operator_retry_restarts_the_key_age_clock(repo):
     assert retried.key_since == clock()
     assert runner.step(repo.claim(OWNER, clock(), 30), OWNER).job.state is S.WAITING_RESULT
     assert cloud.keys == [job.idempotency_key]
+
+
+def test_a_paused_job_is_parked_instead_of_asking_the_cloud_again_at_once(repo):
+    clock = Clock()
+    runner = JobRunner(FakeCloud(statuses=[AuthFailed("expired")]), repo, FakeFiles(), None,
+                       clock, RunPolicy(pause_delay=120))
+    job = runner.step(_queued(repo, clock), OWNER).job  # accepted; now the token expires
+    clock.now = job.next_attempt_at
+    result = runner.step(repo.claim(OWNER, clock(), 30), OWNER)
+    assert result.disposition.action is Action.PAUSE
+    assert result.job.state is S.WAITING_RESULT and result.job.attempts == 0
+    assert (result.job.next_attempt_at - clock()).total_seconds() == 120
+    assert repo.claim(OWNER, clock(), 30) is None, "not due again until the pause is over"
+    repo.due_now(clock())  # what resuming the queue does
+    assert repo.claim(OWNER, clock(), 30).id == job.id
