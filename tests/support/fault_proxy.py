@@ -8,6 +8,7 @@ canned statuses. Faults are matched by method and path prefix and used up one at
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import struct
 import threading
@@ -160,6 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST: the client sees a reset, not a
         # polite end of stream.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        linger = struct.pack("HH" if os.name == "nt" else "ii", 1, 0)  # Winsock: two u_shorts
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         self.close_connection = True
         self.connection.close()
