@@ -30,12 +30,14 @@ from app import APP_NAME
 from app.adapters.paths import resolve_paths
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
+from app.core.jobs import JobState
+from app.core.status import age_text
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status_window import StatusWindow
 from app.gui.tray import TrayController
-from app.runtime import Options, start_logging
+from app.runtime import Options, start_logging, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ class MonitorApp(QObject):
         self.tray.dashboard_requested.connect(self.open_dashboard)
         self.tray.demo_requested.connect(self._demo.emit)
         self.tray.quit_requested.connect(self.quit)
+        self.tray.summary_requested.connect(self.show_event_summary)
         self.jobs = JobsController(self.worker, self.window, self.tray, self._on_alert)
         self.worker.ready.connect(self.jobs.start)
         # Asked before quitting while photos are still queued; tests replace it.
@@ -187,6 +190,24 @@ class MonitorApp(QObject):
         # grace period if a network call is still hanging.
         self.jobs.stop(then=self._stop_monitor)
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
+
+    def event_summary(self) -> str:
+        """What the event came to, from what the widgets already show (no disk, no network)."""
+        parts = []
+        if self.snapshot is not None:
+            view = self.snapshot.view()
+            parts.append(f"Credits {view.balance_text()} ({age_text(view.as_of, utc_now())}).")
+        counts = self.jobs.counts
+        if counts is not None:
+            done, failed = counts.count(JobState.SUCCEEDED), counts.count(
+                JobState.FAILED, JobState.GIVEN_UP)
+            parts.append(f"AI photos: {done} delivered, {failed} failed, {counts.open} still "
+                         "queued.")
+        parts.append(f"Refunds: {self.window.refunds_view.summary.text()}")
+        return " ".join(parts)
+
+    def show_event_summary(self) -> None:
+        self._on_alert(Alert("", "Event summary", self.event_summary(), "info"))
 
     def _stop_monitor(self) -> None:
         QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)

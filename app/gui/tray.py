@@ -55,6 +55,7 @@ def tooltip_text(view: StatusView, snap: Snapshot | None = None,
 class TrayController(QObject):
     refresh_requested = Signal()
     check_link_requested = Signal()
+    summary_requested = Signal()
     show_window_requested = Signal()
     settings_requested = Signal()
     dashboard_requested = Signal()
@@ -87,6 +88,7 @@ class TrayController(QObject):
         self._check_link = self._add("Check connection now", self.check_link_requested)
         self._add("Open the cloud dashboard", self.dashboard_requested)
         self._add("Show window", self.show_window_requested)
+        self._add("Event summary", self.summary_requested)
         self._add("Settings…", self.settings_requested)
         self.demo_menu = self.menu.addMenu("Demo")
         for label, name, payload in DEMO_SCENARIOS:

@@ -69,6 +69,9 @@ def test_failed_jobs_are_queued_charged_and_claimed_back(failing_demo, qtbot):
     qtbot.waitUntil(lambda: poke() or statuses(app) == [refunded, refunded], timeout=60_000)
     summary = app.window.refunds_view.summary.text()
     assert summary.startswith("2 failed jobs") and "$0.00 refunded" not in summary
+    app.show_event_summary()  # the tray's "Event summary" at the end of the night
+    shown = app.window.last_alert.text()
+    assert "Event summary" in shown and "0 delivered, 2 failed" in shown and summary in shown
 
 
 @pytest.fixture
