@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -75,6 +76,8 @@ class Runtime:
         self._demo: DemoCloud | None = demo_cloud
         self._owns_demo = demo_cloud is None
         self._cloud: HttpCloud | None = None
+        # The tray's monitor and job workers share one runtime: one client, made once.
+        self._cloud_lock = threading.RLock()
 
     # -- which cloud ---------------------------------------------------------------------------
 
@@ -101,6 +104,10 @@ class Runtime:
         return self._demo
 
     def cloud(self) -> HttpCloud:
+        with self._cloud_lock:
+            return self._make_cloud()
+
+    def _make_cloud(self) -> HttpCloud:
         if self._cloud is None:
             if self.options.demo:
                 self._cloud = HttpCloud(self.start_demo_cloud().url, DEMO_TOKEN)
@@ -118,9 +125,10 @@ class Runtime:
 
     def reset_cloud(self) -> None:
         """Forget the client after Settings changed the URL or token."""
-        if self._cloud is not None:
-            self._cloud.close()
-            self._cloud = None
+        with self._cloud_lock:
+            if self._cloud is not None:
+                self._cloud.close()
+                self._cloud = None
 
     # -- what the operator sees ----------------------------------------------------------------
 
