@@ -200,6 +200,13 @@ class MonitorWorker(QObject):
         so the tray's check and a job's check never probe the link at the same time."""
         return self._require_runtime()
 
+    def _secret_note(self, runtime: Runtime) -> str:
+        # The demo's token is fixed and nothing is stored: do not wake the OS keyring for it
+        # (discovering keyring backends alone costs about 8 MB of memory).
+        if self._options.demo:
+            return "Demo mode: the demo cloud's fixed token is used; nothing is stored."
+        return runtime.secrets.describe()
+
     def _require_runtime(self) -> Runtime:
         if self._runtime is None:
             raise NotConfigured("The monitor is not started yet.")
@@ -223,7 +230,7 @@ class MonitorWorker(QObject):
                 settings=replace(runtime.settings),
                 recent=runtime.cache.recent_entries(RECENT_ENTRIES),
                 syncing=self._syncing,
-                secret_note=runtime.secrets.describe(),
+                secret_note=self._secret_note(runtime),
                 demo=self._options.demo,
                 link=probes.latest_probe(),
                 link_history=probes.last_hours(now, LINK_HOURS),
