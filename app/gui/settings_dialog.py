@@ -51,21 +51,13 @@ class SettingsDialog(QDialog):
         self.interval.setRange(15, 3600)
         self.interval.setSuffix(" s")
         self.interval.setValue(s.refresh_interval_seconds)
-        self.refund_channel = QComboBox()
-        for label, value in REFUND_CHANNELS:
-            self.refund_channel.addItem(label, value)
-        self.refund_channel.setCurrentIndex(
-            max(0, self.refund_channel.findData(s.refund_channel)))
+        self.refund_channel = _combo(REFUND_CHANNELS, s.refund_channel)
         self.support_email = QLineEdit(s.support_email)
         self.smtp_host = QLineEdit(s.smtp_host)
         self.smtp_port = QSpinBox()
         self.smtp_port.setRange(1, 65535)
         self.smtp_port.setValue(s.smtp_port)
-        self.smtp_security = QComboBox()
-        for label, value in SMTP_SECURITY:
-            self.smtp_security.addItem(label, value)
-        self.smtp_security.setCurrentIndex(
-            max(0, self.smtp_security.findData(s.smtp_security)))
+        self.smtp_security = _combo(SMTP_SECURITY, s.smtp_security)
         self.smtp_username = QLineEdit(s.smtp_username)
         self.smtp_password = QLineEdit()
         self.smtp_password.setEchoMode(QLineEdit.EchoMode.Password)
@@ -131,3 +123,11 @@ class SettingsDialog(QDialog):
         self.token.clear()
         self.smtp_password.clear()
         self.accept()
+
+
+def _combo(choices: list[tuple[str, str]], current: str) -> QComboBox:
+    box = QComboBox()
+    for label, value in choices:
+        box.addItem(label, value)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return box

@@ -17,18 +17,27 @@ from app.runtime import Options
 
 
 @pytest.fixture
-def failing_demo(qtbot, qapp, home, memory_keyring):
-    """Every AI job fails after it was charged (the vendor's "charged but no result")."""
-    app = MonitorApp(qapp, Options(home=str(home), demo=True, demo_job_failure_rate=1.0),
-                     tray_available=False)
-    app.start()
-    qtbot.waitUntil(lambda: app.jobs.last_queue is not None
-                    and app.jobs.last_queue.folders is not None, timeout=20_000)
-    yield app
-    app.confirm_quit = lambda _warning: True
-    with qtbot.waitSignal(app.thread.finished, timeout=20_000):
-        app.quit()
-    app.dispose()
+def tray_app(qtbot, qapp, home, memory_keyring):
+    """The whole tray app on the embedded demo cloud; `failure_rate` of its AI jobs fail after
+    being charged (the vendor's "charged but no result")."""
+    made: list[MonitorApp] = []
+
+    def start(failure_rate: float) -> MonitorApp:
+        app = MonitorApp(qapp, Options(home=str(home), demo=True,
+                                       demo_job_failure_rate=failure_rate),
+                         tray_available=False)
+        made.append(app)
+        app.start()
+        qtbot.waitUntil(lambda: app.jobs.last_queue is not None
+                        and app.jobs.last_queue.folders is not None, timeout=20_000)
+        return app
+
+    yield start
+    for app in made:
+        app.confirm_quit = lambda _warning: True
+        with qtbot.waitSignal(app.thread.finished, timeout=20_000):
+            app.quit()
+        app.dispose()
 
 
 def statuses(app: MonitorApp) -> list[str]:
@@ -50,8 +59,8 @@ def refresh_every_second(app: MonitorApp):
     return poke
 
 
-def test_failed_jobs_are_queued_charged_and_claimed_back(failing_demo, qtbot):
-    app = failing_demo
+def test_failed_jobs_are_queued_charged_and_claimed_back(tray_app, qtbot):
+    app = tray_app(failure_rate=1.0)
     hot = app.jobs.last_queue.folders.hot
     for n in range(2):
         (hot / f"guest-{n}.png").write_bytes(make_png(20 + n, 20))
@@ -74,22 +83,8 @@ def test_failed_jobs_are_queued_charged_and_claimed_back(failing_demo, qtbot):
     assert "Event summary" in shown and "0 delivered, 2 failed" in shown and summary in shown
 
 
-@pytest.fixture
-def demo(qtbot, qapp, home, memory_keyring):
-    app = MonitorApp(qapp, Options(home=str(home), demo=True, demo_job_failure_rate=0.0),
-                     tray_available=False)
-    app.start()
-    qtbot.waitUntil(lambda: app.jobs.last_queue is not None
-                    and app.jobs.last_queue.folders is not None, timeout=20_000)
-    yield app
-    app.confirm_quit = lambda _warning: True
-    with qtbot.waitSignal(app.thread.finished, timeout=20_000):
-        app.quit()
-    app.dispose()
-
-
-def test_link_cut_mid_event_every_photo_once_with_one_charge(demo, qtbot):
-    app = demo
+def test_link_cut_mid_event_every_photo_once_with_one_charge(tray_app, qtbot):
+    app = tray_app(failure_rate=0.0)
     folders = app.jobs.last_queue.folders
     (folders.hot / "before.png").write_bytes(make_png(31, 20))
     qtbot.waitUntil(lambda: app.jobs.counts.count(JobState.SUCCEEDED) == 1, timeout=30_000)
