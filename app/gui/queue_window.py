@@ -11,10 +11,18 @@ redrawn while the window is hidden.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -123,6 +131,12 @@ class QueueWindow(QWidget):
 
         self.summary = QLabel("No jobs yet.")
         self.summary.setObjectName("queueSummary")
+        # Where photos go in and results come out; a click opens the folder (no I/O here:
+        # the desktop's file manager does the opening).
+        self.folders = QLabel("")
+        self.folders.setTextFormat(Qt.TextFormat.RichText)
+        self.folders.setOpenExternalLinks(True)
+        self.folders.setWordWrap(True)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fdecea; color: #611a15; padding: 6px;")
@@ -168,6 +182,7 @@ class QueueWindow(QWidget):
         buttons.addWidget(self.resume_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.folders)
         layout.addWidget(self.banner)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
@@ -184,6 +199,11 @@ class QueueWindow(QWidget):
                 parts.append(f"{c.count(state)} {STATE_WORDS[state].lower()}")
         link = "cloud reachable" if snap.online else "cloud unreachable"
         self.summary.setText(" · ".join(parts) + f" · {link}")
+        if snap.folders is not None:
+            self.folders.setText(
+                "Photos in: " + _folder_link(snap.folders.hot) + " · results: "
+                + _folder_link(snap.folders.output) + " · set aside: "
+                + _folder_link(snap.folders.quarantine))
         problems = []
         if c.pause is not None:
             problems.append(f"Paused: {c.pause.message}")
@@ -284,3 +304,8 @@ def _next_try(job: Job, now: datetime) -> str:
         return ""
     seconds = (job.next_attempt_at - now).total_seconds()
     return "now" if seconds <= 0 else f"in {seconds:.0f} s"
+
+
+def _folder_link(folder: Path) -> str:
+    url = QUrl.fromLocalFile(str(folder)).toString()
+    return f'<a href="{html.escape(url)}">{html.escape(str(folder))}</a>'

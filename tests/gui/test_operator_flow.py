@@ -86,6 +86,7 @@ def test_failed_jobs_are_queued_charged_and_claimed_back(tray_app, qtbot):
 def test_link_cut_mid_event_every_photo_once_with_one_charge(tray_app, qtbot):
     app = tray_app(failure_rate=0.0)
     folders = app.jobs.last_queue.folders
+    assert str(folders.hot) in app.window.queue_view.folders.text()  # the operator sees where
     (folders.hot / "before.png").write_bytes(make_png(31, 20))
     qtbot.waitUntil(lambda: app.jobs.counts.count(JobState.SUCCEEDED) == 1, timeout=30_000)
 
