@@ -151,6 +151,30 @@ def parse_limit(raw: str | None) -> int:
     return limit
 
 
+def seq_page(
+    conn: sqlite3.Connection, table: str, account_id: int, after_seq: int, limit: int,
+    extra_where: str = "", extra_param: Any = None,
+) -> tuple[list[sqlite3.Row], int, bool]:
+    """Rows recorded after `after_seq`, oldest first, and the seq a cursor resumes from.
+
+    When nothing matching is left, the cursor moves past everything recorded so far, including
+    rows the extra filter skipped, so an incremental reader never sees them twice."""
+    sql = f"SELECT * FROM {table} WHERE account_id = ? AND seq > ?"
+    params: list[Any] = [account_id, after_seq]
+    if extra_where:
+        sql += f" AND {extra_where}"
+        params.append(extra_param)
+    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit + 1)).fetchall()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if has_more:
+        return rows, rows[-1]["seq"], True
+    (last,) = conn.execute(
+        f"SELECT COALESCE(MAX(seq), 0) FROM {table} WHERE account_id = ?", (account_id,)
+    ).fetchone()
+    return rows, max(after_seq, last), False
+
+
 def page(
     conn: sqlite3.Connection,
     account_id: int,
@@ -160,24 +184,10 @@ def page(
     limit: int,
 ) -> dict[str, Any]:
     """One page in recording order. Call inside Database.read() so the cursor matches the page."""
-    sql = "SELECT * FROM ledger_entries WHERE account_id = ? AND seq > ?"
-    params: list[Any] = [account_id, after_seq]
-    if since is not None:
-        sql += " AND timestamp >= ?"
-        params.append(since)
-    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit + 1)).fetchall()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if has_more:
-        next_seq = rows[-1]["seq"]
-    else:
-        # Nothing matching is left: resume after everything recorded so far, including entries
-        # the `since` filter skipped, so an incremental sync never sees them twice.
-        (last,) = conn.execute(
-            "SELECT COALESCE(MAX(seq), 0) FROM ledger_entries WHERE account_id = ?",
-            (account_id,),
-        ).fetchone()
-        next_seq = max(after_seq, last)
+    rows, next_seq, has_more = seq_page(
+        conn, "ledger_entries", account_id, after_seq, limit,
+        *(("timestamp >= ?", since) if since is not None else ()),
+    )
     return {
         "entries": [entry_json(row) for row in rows],
         "next_cursor": encode_cursor("ledger", next_seq),

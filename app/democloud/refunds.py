@@ -138,20 +138,8 @@ def get(rt: Runtime, account_id: int, request_id: str) -> dict[str, Any]:
 def page(rt: Runtime, account_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
     after = ledger.decode_cursor("refunds", cursor)
     with rt.db.read() as conn:
-        rows = conn.execute(
-            "SELECT * FROM refund_requests WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (account_id, after, limit + 1),
-        ).fetchall()
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if has_more:
-            next_seq = rows[-1]["seq"]
-        else:
-            (last,) = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM refund_requests WHERE account_id = ?",
-                (account_id,),
-            ).fetchone()
-            next_seq = max(after, last)
+        rows, next_seq, has_more = ledger.seq_page(conn, "refund_requests", account_id, after,
+                                                   limit)
     return {
         "refund_requests": [refund_json(row) for row in rows],
         "next_cursor": ledger.encode_cursor("refunds", next_seq),
