@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.core.model import FEATURE_LABELS, Feature
 from app.gui.monitor_worker import Snapshot
 
 REFUND_CHANNELS = [("to the cloud's refund endpoint", "cloud"), ("by email to support", "email"),
@@ -63,6 +65,22 @@ class SettingsDialog(QDialog):
         self.smtp_password.setEchoMode(QLineEdit.EchoMode.Password)
         self.smtp_password.setPlaceholderText("unchanged")
         self.smtp_from = QLineEdit(s.smtp_from)
+        self.hot_folder = QLineEdit(s.hot_folder)
+        self.hot_folder.setPlaceholderText("the app's data folder/hot-folder")
+        self.output_folder = QLineEdit(s.output_folder)
+        self.output_folder.setPlaceholderText("the app's data folder/results")
+        self.default_feature = _combo([(FEATURE_LABELS[f], f.value) for f in Feature],
+                                      s.default_feature)
+        self.folder_features = QLineEdit(format_folder_features(s.folder_features))
+        self.folder_features.setPlaceholderText("headshots=ai_headshot, sketch=draw_me")
+        self.hold_on_slow_link = QCheckBox("Hold photos while the link is too slow "
+                                           "(unchecked: warn and send anyway)")
+        self.hold_on_slow_link.setChecked(bool(s.hold_on_slow_link))
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.5, 100)
+        self.threshold.setDecimals(1)
+        self.threshold.setSuffix(" Mbps")
+        self.threshold.setValue(float(s.preflight_threshold_mbps))
         self.secret_note = QLabel(snap.secret_note)
         self.secret_note.setWordWrap(True)
         self.secret_note.setObjectName("secretNote")
@@ -75,6 +93,14 @@ class SettingsDialog(QDialog):
         form.addRow("", self.secret_note)
         form.addRow("Warn below", self.low_balance)
         form.addRow("Refresh every", self.interval)
+        jobs = QGroupBox("AI jobs and the connection")
+        jobs_form = QFormLayout(jobs)
+        jobs_form.addRow("Hot folder", self.hot_folder)
+        jobs_form.addRow("Results folder", self.output_folder)
+        jobs_form.addRow("AI feature", self.default_feature)
+        jobs_form.addRow("Per subfolder", self.folder_features)
+        jobs_form.addRow("Needed speed", self.threshold)
+        jobs_form.addRow("", self.hold_on_slow_link)
         refunds = QGroupBox("Refund claims for charged jobs that failed")
         refund_form = QFormLayout(refunds)
         refund_form.addRow("File claims", self.refund_channel)
@@ -97,6 +123,7 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(jobs)
         layout.addWidget(refunds)
         layout.addWidget(buttons)
 
@@ -107,6 +134,12 @@ class SettingsDialog(QDialog):
             "booth_name": self.booth_name.text().strip(),
             "low_balance_cents": round(self.low_balance.value() * 100),
             "refresh_interval_seconds": self.interval.value(),
+            "hot_folder": self.hot_folder.text().strip(),
+            "output_folder": self.output_folder.text().strip(),
+            "default_feature": self.default_feature.currentData(),
+            "folder_features": parse_folder_features(self.folder_features.text()),
+            "hold_on_slow_link": self.hold_on_slow_link.isChecked(),
+            "preflight_threshold_mbps": round(self.threshold.value(), 1),
             "refund_channel": self.refund_channel.currentData(),
             "support_email": self.support_email.text().strip(),
             "smtp_host": self.smtp_host.text().strip(),
@@ -131,3 +164,16 @@ def _combo(choices: list[tuple[str, str]], current: str) -> QComboBox:
         box.addItem(label, value)
     box.setCurrentIndex(max(0, box.findData(current)))
     return box
+
+
+def format_folder_features(mapping: dict[str, str]) -> str:
+    return ", ".join(f"{folder}={feature}" for folder, feature in sorted(mapping.items()))
+
+
+def parse_folder_features(text: str) -> dict[str, str]:
+    """'headshots=ai_headshot, sketch=draw_me' → {subfolder: feature}; unknown features and
+    malformed pairs are dropped (the job path ignores them too)."""
+    known = {f.value for f in Feature}
+    pairs = (part.split("=", 1) for part in text.replace(";", ",").split(",") if "=" in part)
+    return {folder.strip(): feature.strip() for folder, feature in pairs
+            if folder.strip() and feature.strip() in known}

@@ -78,6 +78,10 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     dialog.smtp_host.setText("mail.booth.test")
     dialog.smtp_password.setText("smtp-pass-456")
     dialog.refund_channel.setCurrentIndex(dialog.refund_channel.findData("email"))
+    dialog.threshold.setValue(6.5)
+    dialog.default_feature.setCurrentIndex(dialog.default_feature.findData("draw_me"))
+    dialog.folder_features.setText("heads=ai_headshot, junk=nonsense, bad")
+    dialog.hold_on_slow_link.setChecked(False)
     dialog._save()
     settings_file = home / "config" / "settings.json"
     qtbot.waitUntil(lambda: settings_file.exists()
@@ -86,6 +90,9 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     qtbot.waitUntil(lambda: "smtp-pass-456" in memory_keyring.items.values(), timeout=10_000)
     saved = json.loads(settings_file.read_text())
     assert (saved["refund_channel"], saved["smtp_host"]) == ("email", "mail.booth.test")
+    assert (saved["preflight_threshold_mbps"], saved["default_feature"]) == (6.5, "draw_me")
+    assert saved["folder_features"] == {"heads": "ai_headshot"}  # unknown feature dropped
+    assert saved["hold_on_slow_link"] is False
     text = settings_file.read_text()
     assert "sekrit" not in text and "smtp-pass" not in text
     assert "sekrit-token-123" in memory_keyring.items.values()
