@@ -33,11 +33,14 @@ def test_two_engines_on_one_store_never_send_a_job_twice(tmp_path, demo_cloud):
     """The tray app and a `replay` at the same time: separate connections, one file."""
     first = build_env(tmp_path, tmp_path / "cloud.sqlite3", demo_cloud.url, concurrency=3)
     second = build_env(tmp_path, tmp_path / "cloud.sqlite3", demo_cloud.url, concurrency=3)
-    jobs = first.queue(16)
-    first.engine.start()
+    # Enough work that one engine cannot drain it before the other has started, even on a
+    # loaded CI machine (the demo takes 0.2 s a job, so 30 jobs keep 3 workers busy for 2 s+);
+    # the engine started second is the one the other would otherwise beat to every job.
+    jobs = first.queue(30)
     second.engine.start()
+    first.engine.start()
     try:
-        first.wait_state(jobs, S.SUCCEEDED, timeout=30)
+        first.wait_state(jobs, S.SUCCEEDED, timeout=60)
     finally:
         first.engine.stop()
         second.engine.stop()
