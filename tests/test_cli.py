@@ -100,11 +100,11 @@ def test_status_json_carries_queue_and_refund_counts(home):
 
 
 def test_tray_app_without_a_desktop_says_so_in_one_line(home):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the no-desktop check is for Linux sessions")
     env = {k: v for k, v in os.environ.items()
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["BOOTH_MONITOR_HOME"] = str(home)
     result = subprocess.run([sys.executable, "-m", "app", "--demo"], env=env, capture_output=True,
                             text=True, timeout=60, stdin=subprocess.DEVNULL)
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the no-desktop check is for Linux sessions")
     assert "no desktop session" in assert_one_line_reason(result)
