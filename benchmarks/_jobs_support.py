@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
 import httpx
 
 from app.democloud.images import make_png
+from benchmarks._machine import machine as shared_machine
 
 _CLOUD_CHILD = """
 import sys
@@ -64,16 +62,7 @@ def photos(folder: Path, n: int, start: int = 0) -> list[Path]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{date.today().isoformat()}, {platform.system()} {platform.release()}, {cpu}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
+    return shared_machine(dated=True)
 
 
 def quantiles(samples: Sequence[float]) -> tuple[float, float, float]:

@@ -16,8 +16,6 @@ one that true rate gets under the same +-10% bands; a verdict is "correct" when 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from pathlib import Path
 
 from app.adapters.bandwidth import HttpBandwidthProbe
 from app.core.bandwidth import Preflight, PreflightResult, ProbePolicy, RateWatcher, Transfer
+from benchmarks._machine import machine
 from tests.bandwidth.netlab import TOKEN, NetLab, unavailable_reason
 
 RATES = (2.0, 4.5, 5.5, 10.0, 50.0)
@@ -186,19 +185,6 @@ def targets(cells: list[Cell], policy: ProbePolicy) -> list[str]:
 
 def _pct(k: int, n: int) -> str:
     return f"{100 * k / n:.0f}%" if n else "-"
-
-
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({model or platform.processor() or 'unknown'}), "
-            f"Linux {platform.release()}, Python {platform.python_version()}")
 
 
 # -- running ---------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks._machine import machine
+
 TARGETS = {"start_s": 1.5, "rss_mb": 120.0, "idle_cpu_pct": 0.5}
 
 BARE_QT = """
@@ -151,8 +153,8 @@ def _run(idle: float, runs: int, subjects: dict[str, list[str]]) -> int:
             sample = measure(cmd, idle if run == runs - 1 else 0.0, settle=0.5)
             starts[name].append(sample.start_s)
             last[name] = sample
-    print(f"launch→UI over {runs} runs (median), RSS and CPU over {idle:.0f} s idle, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"launch→UI over {runs} runs (median), RSS and CPU over {idle:.0f} s idle; "
+          f"{machine()}")
     names = list(subjects)
     header = f"{'metric':<22}" + "".join(f"{n:>18}" for n in names) + f"{'target':>9}{'met':>5}"
     print(header)
