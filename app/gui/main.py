@@ -31,6 +31,7 @@ from app.adapters.paths import resolve_paths
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
 from app.core.jobs import JobState
+from app.core.refunds import RefundSummary
 from app.core.status import age_text
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
@@ -85,6 +86,7 @@ class MonitorApp(QObject):
         self.snapshot: Snapshot | None = None
         self.tray_available = tray_available
         self._dialog: SettingsDialog | None = None
+        self._refund_summary = RefundSummary()
         app.setStyleSheet(_style())
 
         self.thread = QThread()
@@ -108,6 +110,7 @@ class MonitorApp(QObject):
         self.window.dashboard_requested.connect(self.open_dashboard)
         refunds = self.worker.refunds
         refunds.loaded.connect(self.window.refunds_view.show_claims)
+        refunds.loaded.connect(self._keep_refund_summary)
         refunds.alert.connect(self._on_alert)
         refunds.exported.connect(self.window.refunds_view.show_export_result)
         self.window.refunds_view.reload_requested.connect(refunds.reload)
@@ -203,8 +206,12 @@ class MonitorApp(QObject):
                 JobState.FAILED, JobState.GIVEN_UP)
             parts.append(f"AI photos: {done} delivered, {failed} failed, {counts.open} still "
                          "queued.")
-        parts.append(f"Refunds: {self.window.refunds_view.summary.text()}")
+        parts.append(f"Refunds: {self._refund_summary.text()}")
         return " ".join(parts)
+
+    def _keep_refund_summary(self, _claims: object, summary: RefundSummary,
+                             _problems: object) -> None:
+        self._refund_summary = summary
 
     def show_event_summary(self) -> None:
         self._on_alert(Alert("", "Event summary", self.event_summary(), "info"))
