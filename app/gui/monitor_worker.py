@@ -118,30 +118,42 @@ class MonitorWorker(QObject):
         self._syncing = True
         self._publish()
         try:
-            before = runtime.cache.active_alert_keys()
-            outcome = runtime.refresh()
-            view = runtime.view()
-            shown, active = fresh_alerts(alerts_for(view, outcome.new_entries, utc_now()), before)
-            runtime.cache.set_active_alert_keys(active)
+            delay = self._refresh(runtime)
         except MonitorError as error:
             # Not configured, disk full, keyring locked: nothing a retry fixes by itself soon.
             log.warning("refresh not possible: %s", error)
-            self._syncing = False
-            self._publish()
-            self.problem.emit("Balance not refreshed", str(error))
-            self._schedule(self._backoff.cap)
-            return
+            self._problem_after_refresh(str(error))
+            delay = self._backoff.cap
+        except Exception:
+            # A bug must not end the refresh loop: the balance would stop moving in silence.
+            log.exception("refresh failed unexpectedly")
+            self._problem_after_refresh("An unexpected error; the details are in the log. "
+                                        "It will be tried again in a few minutes.")
+            delay = self._backoff.cap
+        self._schedule(delay)
+
+    def _refresh(self, runtime: Runtime) -> float:
+        """One sync, its notifications and the refund cycle; returns when to come back."""
+        before = runtime.cache.active_alert_keys()
+        outcome = runtime.refresh()
+        view = runtime.view()
+        shown, active = fresh_alerts(alerts_for(view, outcome.new_entries, utc_now()), before)
+        runtime.cache.set_active_alert_keys(active)
         self._syncing = False
-        self._publish()
+        self._publish()  # before the alerts, so a notification never outruns the figures
         for item in shown:
             log.info("alert: %s: %s", item.title, item.message)
             self.alert.emit(item)
         self.refunds.cycle()
         if outcome.ok:
-            self._schedule(runtime.settings.refresh_interval_seconds)
-        else:
-            failures = runtime.cache.load_cache().health.consecutive_failures
-            self._schedule(self._backoff.delay(failures, self._rng, outcome.retry_after))
+            return runtime.settings.refresh_interval_seconds
+        failures = runtime.cache.load_cache().health.consecutive_failures
+        return self._backoff.delay(failures, self._rng, outcome.retry_after)
+
+    def _problem_after_refresh(self, message: str) -> None:
+        self._syncing = False
+        self._publish()
+        self.problem.emit("Balance not refreshed", message)
 
     @Slot()
     def network_changed(self) -> None:

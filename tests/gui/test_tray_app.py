@@ -156,3 +156,33 @@ def test_recovers_on_its_own_when_the_cloud_returns(qtbot, qapp, home, memory_ke
         with qtbot.waitSignal(app.thread.finished, timeout=10_000):
             app.quit()
         app.dispose()
+
+
+def test_an_unexpected_error_does_not_end_the_refresh_loop(qtbot, qapp, home, memory_keyring,
+                                                         monkeypatch):
+    from app.core.backoff import Backoff
+    from app.runtime import Runtime
+
+    calls = []
+    real_refresh = Runtime.refresh
+
+    def broken_once(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real_refresh(self)
+
+    monkeypatch.setattr(Runtime, "refresh", broken_once)
+    app = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False,
+                     backoff=Backoff(base=0.1, cap=0.3, floor=0.05))
+    with qtbot.waitSignal(app.worker.problem, timeout=15_000,
+                          check_params_cb=lambda _title, message: "unexpected" in message):
+        app.start()
+    # The loop lives on: the next sync comes by itself and succeeds.
+    qtbot.waitUntil(lambda: len(calls) >= 2 and app.snapshot is not None
+                    and app.snapshot.state.balance_cents is not None
+                    and not app.snapshot.syncing, timeout=15_000)
+    assert "unexpected" in app.window.last_alert.text()
+    with qtbot.waitSignal(app.thread.finished, timeout=10_000):
+        app.quit()
+    app.dispose()
