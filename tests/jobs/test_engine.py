@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from app.core.job_runner import LinkVerdict
 from app.core.jobs import JobState
 from app.job_path import queue_counts
 from app.runtime import Options, Runtime
+from tests.conftest import wait_until
 from tests.jobs.conftest import build_env
 from tests.jobs.fakes import FakeLink
 
@@ -33,13 +36,20 @@ def test_two_engines_on_one_store_never_send_a_job_twice(tmp_path, demo_cloud):
     """The tray app and a `replay` at the same time: separate connections, one file."""
     first = build_env(tmp_path, tmp_path / "cloud.sqlite3", demo_cloud.url, concurrency=3)
     second = build_env(tmp_path, tmp_path / "cloud.sqlite3", demo_cloud.url, concurrency=3)
-    # Enough work that one engine cannot drain it before the other has started, even on a
-    # loaded CI machine (the demo takes 0.2 s a job, so 30 jobs keep 3 workers busy for 2 s+);
-    # the engine started second is the one the other would otherwise beat to every job.
+    # The second engine sits behind a slow link (0.3 s a request), so it cannot send the whole
+    # queue before the first engine is up, however the threads are scheduled: both really
+    # compete for the same 30 jobs.
+    second.http._client.event_hooks["request"] = [lambda _request: time.sleep(0.3)]
     jobs = first.queue(30)
     second.engine.start()
-    first.engine.start()
+
+    def second_claimed() -> bool:
+        return any(e.owner == second.engine.owner and e.to_state is S.SENDING
+                   for job in jobs for e in first.repo.history(job.id))
+
     try:
+        wait_until(second_claimed, timeout=30)
+        first.engine.start()
         first.wait_state(jobs, S.SUCCEEDED, timeout=60)
     finally:
         first.engine.stop()
