@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from app.adapters.cloud_http import HttpCloud
-from app.adapters.logs import register_secret, setup_logging
-from app.adapters.paths import AppPaths, resolve_paths
-from app.adapters.secrets import SecretStore
-from app.adapters.settings_file import Settings, load_settings, save_settings
+from app.adapters.cloud.client import HttpCloud
 from app.adapters.store import Database
 from app.adapters.store.cache_repo import CacheRepo
+from app.adapters.system.logs import register_secret, setup_logging
+from app.adapters.system.paths import AppPaths, resolve_paths
+from app.adapters.system.secrets import SecretStore
+from app.adapters.system.settings_file import Settings, load_settings, save_settings
 from app.core.errors import NotConfigured
 from app.core.status import StatusView, ViewSettings, build_view
 from app.core.sync import SyncOutcome, SyncService

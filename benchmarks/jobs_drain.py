@@ -24,16 +24,16 @@ from pathlib import Path
 
 import httpx
 
-from app.adapters.cloud_http import HttpCloud
-from app.adapters.cloud_jobs import CloudJobs
-from app.adapters.hot_folder import Intake
-from app.adapters.job_engine import PROBE_BACKOFF, EngineConfig, EngineEvent, JobEngine
-from app.adapters.job_files import LocalFiles
+from app.adapters.cloud.client import HttpCloud
+from app.adapters.cloud.jobs import CloudJobs
+from app.adapters.intake.hot_folder import Intake
+from app.adapters.intake.job_files import LocalFiles
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.backoff import Backoff
 from app.core.job_runner import JOB_BACKOFF, JobRunner, RunPolicy
 from app.core.jobs import FINAL, JobState
+from app.orchestration.job_engine import PROBE_BACKOFF, EngineConfig, EngineEvent, JobEngine
 from app.runtime import utc_now
 from benchmarks._jobs_support import CloudProcess, machine, photos, quantiles, table
 

@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from app.adapters.hot_folder import Intake
+from app.adapters.intake.hot_folder import Intake
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.jobs import NewJob

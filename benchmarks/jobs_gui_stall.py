@@ -27,7 +27,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QMetaObject, Qt, QThread, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.adapters.hot_folder import Intake
+from app.adapters.intake.hot_folder import Intake
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.jobs import FINAL

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.adapters.paths import resolve_paths
+from app.adapters.system.paths import resolve_paths
 from app.democloud import images
 from app.democloud.server import DemoCloud
 
@@ -82,7 +82,7 @@ class VenueLink:
 
 def _slow_result_writes() -> None:
     """Write results in small chunks with pauses, as a slow disk or a big result would."""
-    import app.adapters.cloud_jobs as cloud_jobs
+    import app.adapters.cloud.jobs as cloud_jobs
 
     real = cloud_jobs.write_result
     cloud_jobs.CHUNK = 32 * 1024
@@ -94,11 +94,11 @@ def _slow_result_writes() -> None:
 
 
 def child(home: str, url: str, until_done: bool) -> int:
-    from app.adapters.job_engine import EngineConfig
     from app.core.backoff import Backoff
     from app.core.job_runner import RunPolicy
     from app.core.jobs import WORKABLE
-    from app.job_path import JobPath
+    from app.orchestration.job_engine import EngineConfig
+    from app.orchestration.job_path import JobPath
     from app.runtime import Options, Runtime
 
     fast = Backoff(base=0.2, cap=1.0, floor=0.05)

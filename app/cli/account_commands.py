@@ -9,8 +9,8 @@ import sys
 from app import APP_NAME
 from app.core.status import StatusView, age_text
 from app.core.tray_state import attention_reasons, tray_state
-from app.job_path import queue_counts
-from app.refund_path import refund_counts
+from app.orchestration.job_path import queue_counts
+from app.orchestration.refund_path import refund_counts
 from app.runtime import Options, Runtime, utc_now
 
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from app.adapters.local_trigger import trigger_token
+from app.adapters.intake.local_trigger import trigger_token
 from app.core.jobs import Job, JobState, QueueCounts
 from app.core.model import FEATURE_LABELS, Feature
-from app.job_path import JobPath
+from app.orchestration.job_path import JobPath
 from app.runtime import Options, Runtime, utc_now
 
 EXIT_OK, EXIT_FAILED, EXIT_STILL_QUEUED = 0, 1, 3

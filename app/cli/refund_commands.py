@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 from app import APP_NAME
-from app.adapters.settings_file import write_atomic
+from app.adapters.system.settings_file import write_atomic
 from app.core.money import dollars
 from app.core.refund_letter import export_csv, feature_label, utc_text
 from app.core.refunds import Claim, ClaimStatus, claim_json
-from app.refund_path import RefundPath, refund_counts, set_smtp_password
+from app.orchestration.refund_path import RefundPath, refund_counts, set_smtp_password
 from app.runtime import Options, Runtime
 
 EXIT_OK, EXIT_UNFILED = 0, 3

@@ -1,7 +1,7 @@
 """Filing decisions: which channels, what a failure means, the cloud request, the notices.
 
-The relay (app.adapters.refund_relay) does the I/O; everything it decides comes from here, so the
-rules can be read and tested without a network or a mail server.
+The relay (app.orchestration.refund_relay) does the I/O; everything it decides comes from here,
+so the rules can be read and tested without a network or a mail server.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Identity:
     booth_name: str = ""
 
 
-# -- mail failures (raised by app.adapters.mail, decided on here) --------------------------------
+# -- mail failures (raised by app.adapters.mail.smtp, decided on here) ---------------------------
 
 
 class MailError(MonitorError):

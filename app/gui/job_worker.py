@@ -19,14 +19,14 @@ from datetime import timedelta
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal, Slot
 
-from app.adapters.hot_folder import FileBusy, HotFolderScanner
-from app.adapters.job_engine import EngineConfig, EngineEvent
-from app.adapters.local_trigger import LocalTrigger
+from app.adapters.intake.hot_folder import FileBusy, HotFolderScanner
+from app.adapters.intake.local_trigger import LocalTrigger
 from app.core.errors import MonitorError
 from app.core.job_notices import Notice, QueueWatch, badge_text
 from app.core.job_runner import LinkCheck, RunPolicy
 from app.core.jobs import Job, JobState, QueueCounts
-from app.job_path import JobFolders, JobPath, folder_rules, job_folders, run_policy
+from app.orchestration.job_engine import EngineConfig, EngineEvent
+from app.orchestration.job_path import JobFolders, JobPath, folder_rules, job_folders, run_policy
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from app import APP_NAME
-from app.adapters.paths import resolve_paths
+from app.adapters.system.paths import resolve_paths
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
 from app.core.jobs import JobState

@@ -14,8 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.adapters.logs import register_secret
-from app.adapters.settings_file import Settings
+from app.adapters.system.logs import register_secret
+from app.adapters.system.settings_file import Settings
 from app.core.alerts import Alert, alerts_for, fresh_alerts
 from app.core.backoff import Backoff
 from app.core.bandwidth import PreflightResult
@@ -25,7 +25,7 @@ from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
 from app.core.tray_state import link_is_slow
 from app.gui.refunds_view import RefundsWorker
-from app.refund_path import RefundPath, set_smtp_password
+from app.orchestration.refund_path import RefundPath, set_smtp_password
 from app.runtime import Options, Runtime, utc_now
 
 log = logging.getLogger(__name__)

@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.adapters.settings_file import write_atomic
+from app.adapters.system.settings_file import write_atomic
 from app.core.alerts import Alert, fresh_alerts
 from app.core.errors import MonitorError
 from app.core.money import dollars
 from app.core.refund_letter import export_csv, feature_label, utc_text
 from app.core.refunds import Claim, ClaimStatus, RefundSummary
-from app.refund_path import RefundPath
+from app.orchestration.refund_path import RefundPath
 from app.runtime import utc_now
 
 log = logging.getLogger(__name__)

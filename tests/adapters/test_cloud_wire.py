@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app.adapters.cloud_wire import entry_from_json, ledger_page_from_json, parse_time
+from app.adapters.cloud.wire import entry_from_json, ledger_page_from_json, parse_time
 from app.core.errors import ProtocolError
 from app.core.model import EntryKind
 

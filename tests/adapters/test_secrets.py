@@ -5,7 +5,7 @@ import os
 import keyring
 import pytest
 
-from app.adapters.secrets import SecretStore
+from app.adapters.system.secrets import SecretStore
 from app.core.errors import SecretStoreError
 
 

@@ -11,7 +11,6 @@ from PySide6.QtCore import QMetaObject, Qt, QThread
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QApplication
 
-from app.adapters.job_engine import EngineConfig
 from app.core.backoff import Backoff
 from app.core.job_runner import LinkVerdict, RunPolicy
 from app.core.jobs import JobState, QueueCounts
@@ -19,6 +18,7 @@ from app.democloud.images import make_png
 from app.gui.job_worker import JobWorker, QueueSnapshot
 from app.gui.queue_badge import badge_icon, tooltip_line
 from app.gui.queue_window import QueueWindow
+from app.orchestration.job_engine import EngineConfig
 from app.runtime import Options, Runtime
 from tests.jobs.fakes import FakeLink
 

@@ -14,17 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.adapters.cloud_http import HttpCloud
-from app.adapters.cloud_jobs import CloudJobs
-from app.adapters.hot_folder import Intake
-from app.adapters.job_engine import EngineConfig, EngineEvent, JobEngine
-from app.adapters.job_files import LocalFiles
+from app.adapters.cloud.client import HttpCloud
+from app.adapters.cloud.jobs import CloudJobs
+from app.adapters.intake.hot_folder import Intake
+from app.adapters.intake.job_files import LocalFiles
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.backoff import Backoff
 from app.core.job_runner import JobRunner, LinkCheck, RunPolicy
 from app.core.jobs import FINAL, Job, JobState
 from app.democloud.images import make_png
+from app.orchestration.job_engine import EngineConfig, EngineEvent, JobEngine
 from app.runtime import utc_now
 from tests.conftest import wait_until
 from tests.support.fault_proxy import FaultProxy

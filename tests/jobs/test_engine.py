@@ -6,7 +6,7 @@ import time
 
 from app.core.job_runner import LinkVerdict
 from app.core.jobs import JobState
-from app.job_path import queue_counts
+from app.orchestration.job_path import queue_counts
 from app.runtime import Options, Runtime
 from tests.conftest import wait_until
 from tests.jobs.conftest import build_env

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from app.adapters.hot_folder import FolderRules, HotFolderScanner, Intake, NotAPhoto
+from app.adapters.intake.hot_folder import FolderRules, HotFolderScanner, Intake, NotAPhoto
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.democloud.images import make_png

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from app.adapters.hot_folder import Intake
-from app.adapters.local_trigger import LocalTrigger, trigger_token
-from app.adapters.secrets import SecretStore
+from app.adapters.intake.hot_folder import Intake
+from app.adapters.intake.local_trigger import LocalTrigger, trigger_token
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
+from app.adapters.system.secrets import SecretStore
 from app.democloud.images import make_png
 from tests.jobs.fakes import Clock
 

@@ -20,15 +20,15 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from app.adapters.job_engine import EngineConfig
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.job_runner import RunPolicy
 from app.core.jobs import FINAL, Job
 from app.core.refund_filing import RefundPolicy
 from app.democloud.images import make_png
 from app.democloud.server import DemoCloud
-from app.job_path import JobPath
-from app.refund_path import RefundPath
+from app.orchestration.job_engine import EngineConfig
+from app.orchestration.job_path import JobPath
+from app.orchestration.refund_path import RefundPath
 from app.runtime import Options, Runtime
 from tests.conftest import wait_until
 from tests.refunds.timers import FAST, FAST_RETRY

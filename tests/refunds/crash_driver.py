@@ -19,11 +19,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from app.adapters.mail import SmtpSender
-from app.adapters.refund_cloud import CloudRefunds
+from app.adapters.cloud.refunds import CloudRefunds
+from app.adapters.mail.smtp import SmtpSender
 from app.adapters.store.refunds_repo import RefundsRepo
 from app.core.refunds import claim_json
-from app.refund_path import RefundPath
+from app.orchestration.refund_path import RefundPath
 from app.runtime import Options, Runtime
 from tests.refunds.timers import FAST
 

@@ -13,7 +13,7 @@ from app.core.jobs import JobState
 from app.core.model import EntryKind
 from app.core.refunds import ClaimStatus, Rule
 from app.democloud.server import DemoCloud
-from app.refund_path import refund_counts
+from app.orchestration.refund_path import refund_counts
 from tests.conftest import wait_until
 from tests.refunds.conftest import TOKEN, Booth, refund_requests
 from tests.support.fault_proxy import FaultProxy

@@ -15,7 +15,7 @@ import pytest
 
 from app.core.refunds import ClaimStatus
 from app.democloud.server import DemoCloud
-from app.refund_path import set_smtp_password
+from app.orchestration.refund_path import set_smtp_password
 from tests.conftest import wait_until
 from tests.refunds.conftest import (
     FAST,

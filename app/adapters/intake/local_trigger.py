@@ -25,7 +25,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from app.adapters.secrets import SecretStore
+from app.adapters.system.secrets import SecretStore
 from app.core.errors import MonitorError
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from app.adapters.job_files import quarantine, result_path_for, sniff_media_type
+from app.adapters.intake.job_files import quarantine, result_path_for, sniff_media_type
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
 from app.core.jobs import Job, NewJob

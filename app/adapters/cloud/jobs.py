@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from app.adapters.cloud_http import LOGIN_PAGE_HINT, HttpCloud
-from app.adapters.job_files import write_result
+from app.adapters.cloud.client import LOGIN_PAGE_HINT, HttpCloud
+from app.adapters.intake.job_files import write_result
 from app.core.errors import CaptivePortal, ProtocolError
 from app.core.job_runner import CloudJob
 

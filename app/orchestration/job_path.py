@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.adapters.cloud_http import HttpCloud
-from app.adapters.cloud_jobs import CloudJobs
-from app.adapters.hot_folder import FolderRules, HotFolderScanner, Intake
-from app.adapters.job_engine import EngineConfig, EngineEvent, JobEngine
-from app.adapters.job_files import LocalFiles, remove_leftover_parts
-from app.adapters.local_trigger import LocalTrigger, trigger_token
-from app.adapters.settings_file import Settings
+from app.adapters.cloud.client import HttpCloud
+from app.adapters.cloud.jobs import CloudJobs
+from app.adapters.intake.hot_folder import FolderRules, HotFolderScanner, Intake
+from app.adapters.intake.job_files import LocalFiles, remove_leftover_parts
+from app.adapters.intake.local_trigger import LocalTrigger, trigger_token
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
+from app.adapters.system.settings_file import Settings
 from app.core.errors import MonitorError
 from app.core.job_runner import JobCloud, JobRunner, LinkCheck, PreflightLink, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
 from app.core.model import Feature
+from app.orchestration.job_engine import EngineConfig, EngineEvent, JobEngine
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)

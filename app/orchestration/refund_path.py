@@ -13,15 +13,15 @@ import ssl
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from app.adapters.job_outcomes import QueueJobRecords
-from app.adapters.logs import register_secret
-from app.adapters.mail import SmtpConfig, SmtpSender
-from app.adapters.refund_cloud import CloudRefunds
-from app.adapters.refund_relay import CycleReport, FilingConfig, RefundRelay
-from app.adapters.settings_file import Settings
+from app.adapters.cloud.refunds import CloudRefunds
+from app.adapters.mail.smtp import SmtpConfig, SmtpSender
+from app.adapters.store.job_outcomes import QueueJobRecords
 from app.adapters.store.refunds_repo import RefundsRepo
+from app.adapters.system.logs import register_secret
+from app.adapters.system.settings_file import Settings
 from app.core.refund_filing import Identity, RefundPolicy, channels_from_setting
 from app.core.refunds import Claim, RefundSummary, summarize
+from app.orchestration.refund_relay import CycleReport, FilingConfig, RefundRelay
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from app.adapters.cloud_http import HttpCloud
-from app.adapters.cloud_wire import parse_time
+from app.adapters.cloud.client import HttpCloud
+from app.adapters.cloud.wire import parse_time
 from app.core.errors import ProtocolError, RequestRejected
 from app.core.refund_filing import RemoteRefund
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from app.adapters.mail import compose as compose_mail
+from app.adapters.mail.smtp import compose as compose_mail
 from app.adapters.store.refunds_repo import RefundsRepo
 from app.core.alerts import Alert
 from app.core.errors import MonitorError, NotConfigured

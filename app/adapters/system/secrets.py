@@ -19,7 +19,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 
 from app import APP_NAME
-from app.adapters.settings_file import write_atomic
+from app.adapters.system.settings_file import write_atomic
 from app.core.errors import SecretStoreError
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app import __version__
-from app.adapters.cloud_wire import (
+from app.adapters.cloud.wire import (
     account_from_json,
     balance_from_json,
     ledger_page_from_json,

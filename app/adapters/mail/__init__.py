@@ -1,0 +1,1 @@
+"""Requests to the vendor's support by email: the MIME message and the SMTP session."""

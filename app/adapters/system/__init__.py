@@ -1,0 +1,1 @@
+"""The booth PC itself: keyring secrets, the settings file, folders and logs."""
