@@ -204,7 +204,7 @@ class RefundRelay:
             return
         for _ in range(MAX_MESSAGES_PER_CYCLE):
             now = self._clock()
-            message = self.repo.take_unsent_message(self.owner, now, self._lease())
+            message = self.repo.mail.take_unsent_message(self.owner, now, self._lease())
             if message is None:
                 try:
                     opened = self._open_message(config, now, force)
@@ -220,18 +220,18 @@ class RefundRelay:
                 self._mail().send(raw, recipient)
             except MonitorError as error:
                 failure = classify(error)
-                self.repo.message_failed(message_id, self.owner, self._clock(), failure,
+                self.repo.mail.message_failed(message_id, self.owner, self._clock(), failure,
                                          maybe_sent=getattr(error, "maybe_sent", False))
                 self._channel_failed(Channel.EMAIL, failure)
                 return
-            filed = self.repo.message_sent(message_id, self.owner, self._clock())
+            filed = self.repo.mail.message_sent(message_id, self.owner, self._clock())
             self.repo.channel_ok(Channel.EMAIL.value)
             if filed:
                 report.notices.append(filed_alert(filed, Channel.EMAIL, recipient))
 
     def _open_message(self, config: FilingConfig, now: datetime, force: bool
                       ) -> tuple[str, str, bytes] | None:
-        claims = self.repo.unsent_email_claims(now)
+        claims = self.repo.mail.unsent_email_claims(now)
         if not claims:
             return None
         oldest = min(c.created_at for c in claims)
@@ -246,7 +246,7 @@ class RefundRelay:
         message_id = f"<refund-{uuid.uuid4().hex}@{domain}>"
         raw = compose_mail(letter, sender=config.sender, recipient=config.support_email,
                            message_id=message_id, date=now, reply_to=who.account_email)
-        if not self.repo.open_message(message_id, config.support_email, raw,
+        if not self.repo.mail.open_message(message_id, config.support_email, raw,
                                       [c.id for c in claims], self.owner, now, self._lease()):
             return None  # another process took some of them; look again next cycle
         return message_id, config.support_email, raw

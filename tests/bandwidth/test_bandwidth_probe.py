@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 
 from app.adapters.bandwidth import HttpBandwidthProbe
-from app.adapters.bandwidth.connection import tcp_info
+from app.adapters.bandwidth.socket_link import tcp_info
 from app.core.bandwidth import Preflight, ProbeCancelled, ProbePolicy, Verdict
 from app.core.errors import AuthFailed, CaptivePortal, CloudUnreachable, NotConfigured
 from tests.bandwidth import rawserver

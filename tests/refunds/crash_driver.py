@@ -21,6 +21,7 @@ from typing import Any
 
 from app.adapters.cloud.refunds import CloudRefunds
 from app.adapters.mail.smtp import SmtpSender
+from app.adapters.store.refund_mail_repo import MailOutbox
 from app.adapters.store.refunds_repo import RefundsRepo
 from app.core.refunds import claim_json
 from app.orchestration.refund_path import RefundPath
@@ -28,8 +29,8 @@ from app.runtime import Options, Runtime
 from tests.refunds.timers import FAST
 
 STEPS = [(RefundsRepo, "add"), (RefundsRepo, "take_cloud_filing"), (CloudRefunds, "file"),
-         (RefundsRepo, "filing_done"), (RefundsRepo, "take_unsent_message"),
-         (RefundsRepo, "open_message"), (SmtpSender, "send"), (RefundsRepo, "message_sent")]
+         (RefundsRepo, "filing_done"), (MailOutbox, "take_unsent_message"),
+         (MailOutbox, "open_message"), (SmtpSender, "send"), (MailOutbox, "message_sent")]
 # Runs follow one another here, never overlap, so a dead run's rows need no lease to expire:
 # with no lease each run takes up exactly where the killed one stopped, and the steps below
 # are the same on every machine.

@@ -54,7 +54,7 @@ def test_one_message_with_every_claim_reaches_support(cloud, booths, mail_server
     assert message["To"] == SUPPORT and message["From"] == mail_server.settings()["smtp_from"]
     assert message["Reply-To"] == "demo@booth.example"  # from the synced account
     assert "3 AI jobs" in message["Subject"] and "$4.50" in message["Subject"]
-    (stored,) = booth.refunds.repo.messages()
+    (stored,) = booth.refunds.repo.mail.messages()
     assert message["Message-ID"] == stored["message_id"] and stored["state"] == "sent"
 
     parts = {p.get_filename() or p.get_content_type(): p for p in message.walk()

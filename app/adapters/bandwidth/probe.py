@@ -24,12 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from app.adapters.bandwidth.chunked import ChunkedWriter, ProgressPoller, payload_fraction
-from app.adapters.bandwidth.connection import (
-    IDLE_TIMEOUT,
-    ProbeConnection,
-    Response,
-    tcp_info,
-)
+from app.adapters.bandwidth.connection import ProbeConnection, Response
+from app.adapters.bandwidth.socket_link import IDLE_TIMEOUT, tcp_info
 from app.core.bandwidth import (
     CancelFlag,
     Estimate,

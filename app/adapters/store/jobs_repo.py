@@ -8,13 +8,21 @@ one transaction with synchronous=FULL: what the queue says happened, happened.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
-from pathlib import PurePath
+from datetime import datetime
 from typing import Any
 
 from app.adapters.store.db import Database, from_text, to_text
+from app.adapters.store.job_rows import (
+    MIGRATIONS,
+    free_result_path,
+    from_epoch,
+    get_job,
+    job_from_row,
+    record_event,
+    required_time,
+    to_column,
+)
 from app.core.jobs import (
     FINAL,
     OPEN,
@@ -31,65 +39,6 @@ from app.core.jobs import (
     new_job_id,
     resume_state,
 )
-
-MIGRATIONS = [
-    """
-    CREATE TABLE jobs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        idempotency_key TEXT NOT NULL UNIQUE,
-        source_path TEXT NOT NULL,
-        source_mtime_ns INTEGER NOT NULL DEFAULT 0,
-        feature TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
-        size_bytes INTEGER NOT NULL,
-        media_type TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        result_path TEXT NOT NULL,
-        state TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        polls INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL,
-        last_error TEXT,
-        last_error_kind TEXT,
-        cloud_job_id TEXT,
-        result_ready INTEGER NOT NULL DEFAULT 0,
-        send_anyway INTEGER NOT NULL DEFAULT 0,
-        charged_cents INTEGER,
-        owner TEXT,
-        lease_until REAL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        finished_at TEXT,
-        retry_of TEXT,
-        superseded_by TEXT
-    );
-    CREATE INDEX jobs_due ON jobs(state, next_attempt_at);
-    CREATE INDEX jobs_content ON jobs(content_hash, feature);
-    CREATE INDEX jobs_source ON jobs(source_path);
-    CREATE INDEX jobs_result ON jobs(result_path);
-    CREATE TABLE job_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        from_state TEXT,
-        to_state TEXT NOT NULL,
-        note TEXT NOT NULL DEFAULT '',
-        owner TEXT
-    );
-    CREATE INDEX job_events_job ON job_events(job_id, id);
-    CREATE TABLE job_queue (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        paused_kind TEXT,
-        paused_message TEXT,
-        paused_at TEXT,
-        recheck_at REAL
-    );
-    INSERT INTO job_queue(id) VALUES (1)
-    """,
-    # When an operator retry restarted the key-age clock (see job_runner.KEY_SAFE_AGE).
-    "ALTER TABLE jobs ADD COLUMN key_since TEXT",
-]
 
 _CHANGEABLE = {"attempts", "polls", "next_attempt_at", "last_error", "last_error_kind",
                "cloud_job_id", "result_ready", "charged_cents", "finished_at", "send_anyway"}
@@ -118,9 +67,9 @@ class JobsRepo:
                     " AND state != 'removed' AND superseded_by IS NULL ORDER BY seq DESC LIMIT 1",
                     (new.content_hash, new.feature)).fetchone()
                 if existing is not None:
-                    return _job(existing), False
+                    return job_from_row(existing), False
             job_id = new_job_id()
-            result_path = _free_result_path(conn, new.result_path, job_id)
+            result_path = free_result_path(conn, new.result_path, job_id)
             conn.execute(
                 "INSERT INTO jobs(id, idempotency_key, source_path, source_mtime_ns, feature,"
                 " content_hash, size_bytes, media_type, origin, result_path, state, created_at,"
@@ -129,10 +78,10 @@ class JobsRepo:
                  new.content_hash, new.size_bytes, new.media_type, new.origin, result_path,
                  JobState.PENDING.value, to_text(at), to_text(at), retry_of))
             note = f"queued from {new.origin}" + (f" (retry of {retry_of})" if retry_of else "")
-            _record(conn, job_id, at, None, JobState.PENDING, note, None)
+            record_event(conn, job_id, at, None, JobState.PENDING, note, None)
             if retry_of is not None:
                 conn.execute("UPDATE jobs SET superseded_by = ? WHERE id = ?", (job_id, retry_of))
-            return _get(conn, job_id), True
+            return get_job(conn, job_id), True
 
     def known_file(self, path: str, feature: str, size: int, mtime_ns: int) -> Job | None:
         """A job already made from this very file (same size and mtime): no need to hash it."""
@@ -140,7 +89,7 @@ class JobsRepo:
             "SELECT * FROM jobs WHERE source_path = ? AND feature = ? AND size_bytes = ?"
             " AND source_mtime_ns = ? AND state != 'removed' AND superseded_by IS NULL"
             " ORDER BY seq DESC LIMIT 1", (path, feature, size, mtime_ns))
-        return _job(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     # -- the engine's side ------------------------------------------------------------------
 
@@ -161,11 +110,11 @@ class JobsRepo:
             if row is None:
                 return None
             if row["owner"] is not None and row["owner"] != owner:
-                _record(conn, row["id"], now, JobState(row["state"]), JobState(row["state"]),
+                record_event(conn, row["id"], now, JobState(row["state"]), JobState(row["state"]),
                         f"taken over from {row['owner']} (its lease ran out)", owner)
             conn.execute("UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ?",
                          (owner, t + lease_seconds, row["id"]))
-            return _get(conn, row["id"])
+            return get_job(conn, row["id"])
 
     def renew(self, owner: str, job_ids: Sequence[str], until: datetime) -> None:
         if not job_ids:
@@ -187,7 +136,7 @@ class JobsRepo:
         unknown = set(changes) - _CHANGEABLE
         if unknown:
             raise ValueError(f"not changeable: {sorted(unknown)}")
-        values = {k: _to_column(k, v) for k, v in changes.items()}
+        values = {k: to_column(k, v) for k, v in changes.items()}
         values.update(state=to.value, updated_at=to_text(at))
         if release:
             values.update(owner=None, lease_until=None)
@@ -199,8 +148,8 @@ class JobsRepo:
             if done != 1:
                 raise LeaseLost(f"Job {job.id} was changed by someone else; leaving it to them.")
             if record:
-                _record(conn, job.id, at, job.state, to, note, owner)
-            return _get(conn, job.id)
+                record_event(conn, job.id, at, job.state, to, note, owner)
+            return get_job(conn, job.id)
 
     def next_due(self, states: Iterable[JobState] = WORKABLE) -> datetime | None:
         """When the earliest job in `states` becomes due (leased jobs: when the lease ends)."""
@@ -209,7 +158,7 @@ class JobsRepo:
         row = self._db.query(
             f"SELECT MIN(MAX(COALESCE(next_attempt_at, 0), COALESCE(lease_until, 0))) FROM jobs"
             f" WHERE state IN ({marks})", wanted)[0]
-        return None if row[0] is None else datetime.fromtimestamp(row[0], timezone.utc)
+        return None if row[0] is None else from_epoch(row[0])
 
     # -- the queue's pause --------------------------------------------------------------------
 
@@ -238,33 +187,33 @@ class JobsRepo:
             return None
         since = from_text(row["paused_at"])
         assert since is not None
-        recheck = row["recheck_at"]
         return QueuePause(row["paused_kind"], row["paused_message"] or "", since,
-                          None if recheck is None else datetime.fromtimestamp(recheck,
-                                                                               timezone.utc))
+                          from_epoch(row["recheck_at"]))
 
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
         rows = self._db.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     def find(self, prefix: str) -> Job | None:
         """A job by its id or an unambiguous start of it (what a person types)."""
         rows = self._db.query("SELECT * FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY seq"
                               " LIMIT 2", (len(prefix), prefix))
         exact = [r for r in rows if r["id"] == prefix]
-        return _job(exact[0]) if exact else (_job(rows[0]) if len(rows) == 1 else None)
+        if exact:
+            return job_from_row(exact[0])
+        return job_from_row(rows[0]) if len(rows) == 1 else None
 
     def jobs(self, *, include_final: bool = True, limit: int = 500) -> list[Job]:
         where = "" if include_final else (
             "WHERE state IN (" + ",".join(f"'{s.value}'" for s in OPEN) + ")")
         rows = self._db.query(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", (limit,))
-        return [_job(r) for r in reversed(rows)]
+        return [job_from_row(r) for r in reversed(rows)]
 
     def history(self, job_id: str) -> list[JobEvent]:
         rows = self._db.query("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,))
-        return [JobEvent(r["job_id"], _dt(r["at"]),
+        return [JobEvent(r["job_id"], required_time(r["at"]),
                          JobState(r["from_state"]) if r["from_state"] else None,
                          JobState(r["to_state"]), r["note"], r["owner"]) for r in rows]
 
@@ -324,7 +273,7 @@ class JobsRepo:
             conn.execute("UPDATE jobs SET state = 'pending', next_attempt_at = NULL,"
                          " updated_at = ? WHERE state = 'held'", (to_text(at),))
             for job_id in ids:
-                _record(conn, job_id, at, JobState.HELD, JobState.PENDING, note, None)
+                record_event(conn, job_id, at, JobState.HELD, JobState.PENDING, note, None)
             return len(ids)
 
     def due_now(self, at: datetime) -> int:
@@ -347,7 +296,7 @@ class JobsRepo:
                        **changes: Any) -> Job:
         # The operator acts on unleased jobs, so owner is whatever is left of an expired lease.
         check_transition(job.state, to)
-        values = {k: _to_column(k, v) for k, v in changes.items()}
+        values = {k: to_column(k, v) for k, v in changes.items()}
         values.update(state=to.value, updated_at=to_text(at), owner=None, lease_until=None)
         sets = ", ".join(f"{k} = ?" for k in values)
         with self._db.transaction() as conn:
@@ -355,65 +304,5 @@ class JobsRepo:
                                 (*values.values(), job.id, job.state.value)).rowcount
             if done != 1:
                 raise LeaseLost(f"Job {job.id} changed meanwhile; look again.")
-            _record(conn, job.id, at, job.state, to, note, "operator")
-            return _get(conn, job.id)
-
-
-# -- rows -----------------------------------------------------------------------------------------
-
-
-def _record(conn: sqlite3.Connection, job_id: str, at: datetime, before: JobState | None,
-            after: JobState, note: str, owner: str | None) -> None:
-    conn.execute("INSERT INTO job_events(job_id, at, from_state, to_state, note, owner)"
-                 " VALUES (?,?,?,?,?,?)",
-                 (job_id, to_text(at), before.value if before else None, after.value, note,
-                  owner))
-
-
-def _free_result_path(conn: sqlite3.Connection, wanted: str, job_id: str) -> str:
-    # A removed or failed job never wrote its result, so its name is free again.
-    taken = conn.execute("SELECT 1 FROM jobs WHERE result_path = ?"
-                         " AND state NOT IN ('removed', 'failed')", (wanted,)).fetchone()
-    if taken is None:
-        return wanted
-    path = PurePath(wanted)
-    return str(path.with_name(f"{path.stem}-{job_id[2:10]}{path.suffix}"))
-
-
-def _to_column(name: str, value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.timestamp() if name == "next_attempt_at" else to_text(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _get(conn: sqlite3.Connection, job_id: str) -> Job:
-    return _job(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
-
-
-def _dt(text: str) -> datetime:
-    value = from_text(text)
-    assert value is not None
-    return value
-
-
-def _epoch(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"], seq=row["seq"], idempotency_key=row["idempotency_key"],
-        source_path=row["source_path"], feature=row["feature"],
-        content_hash=row["content_hash"], size_bytes=row["size_bytes"],
-        media_type=row["media_type"], origin=row["origin"], result_path=row["result_path"],
-        state=JobState(row["state"]), created_at=_dt(row["created_at"]),
-        updated_at=_dt(row["updated_at"]), attempts=row["attempts"], polls=row["polls"],
-        next_attempt_at=_epoch(row["next_attempt_at"]), last_error=row["last_error"],
-        last_error_kind=row["last_error_kind"], cloud_job_id=row["cloud_job_id"],
-        result_ready=bool(row["result_ready"]), send_anyway=bool(row["send_anyway"]),
-        charged_cents=row["charged_cents"], finished_at=from_text(row["finished_at"]),
-        key_since=from_text(row["key_since"]),
-        owner=row["owner"], lease_until=_epoch(row["lease_until"]), retry_of=row["retry_of"],
-    )
+            record_event(conn, job.id, at, job.state, to, note, "operator")
+            return get_job(conn, job.id)

@@ -1,0 +1,131 @@
+"""The job queue's schema and rows: how a Job and its history are stored in SQLite.
+
+Shared by the queue's repository; kept apart so the repository reads as what the queue does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import PurePath
+from typing import Any
+
+from app.adapters.store.db import from_text, to_text
+from app.core.jobs import Job, JobState
+
+MIGRATIONS = [
+    """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        source_path TEXT NOT NULL,
+        source_mtime_ns INTEGER NOT NULL DEFAULT 0,
+        feature TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        result_path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        polls INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        last_error TEXT,
+        last_error_kind TEXT,
+        cloud_job_id TEXT,
+        result_ready INTEGER NOT NULL DEFAULT 0,
+        send_anyway INTEGER NOT NULL DEFAULT 0,
+        charged_cents INTEGER,
+        owner TEXT,
+        lease_until REAL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT,
+        retry_of TEXT,
+        superseded_by TEXT
+    );
+    CREATE INDEX jobs_due ON jobs(state, next_attempt_at);
+    CREATE INDEX jobs_content ON jobs(content_hash, feature);
+    CREATE INDEX jobs_source ON jobs(source_path);
+    CREATE INDEX jobs_result ON jobs(result_path);
+    CREATE TABLE job_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        owner TEXT
+    );
+    CREATE INDEX job_events_job ON job_events(job_id, id);
+    CREATE TABLE job_queue (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        paused_kind TEXT,
+        paused_message TEXT,
+        paused_at TEXT,
+        recheck_at REAL
+    );
+    INSERT INTO job_queue(id) VALUES (1)
+    """,
+    # When an operator retry restarted the key-age clock (see job_runner.KEY_SAFE_AGE).
+    "ALTER TABLE jobs ADD COLUMN key_since TEXT",
+]
+
+
+
+def record_event(conn: sqlite3.Connection, job_id: str, at: datetime, before: JobState | None,
+            after: JobState, note: str, owner: str | None) -> None:
+    conn.execute("INSERT INTO job_events(job_id, at, from_state, to_state, note, owner)"
+                 " VALUES (?,?,?,?,?,?)",
+                 (job_id, to_text(at), before.value if before else None, after.value, note,
+                  owner))
+
+
+def free_result_path(conn: sqlite3.Connection, wanted: str, job_id: str) -> str:
+    # A removed or failed job never wrote its result, so its name is free again.
+    taken = conn.execute("SELECT 1 FROM jobs WHERE result_path = ?"
+                         " AND state NOT IN ('removed', 'failed')", (wanted,)).fetchone()
+    if taken is None:
+        return wanted
+    path = PurePath(wanted)
+    return str(path.with_name(f"{path.stem}-{job_id[2:10]}{path.suffix}"))
+
+
+def to_column(name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp() if name == "next_attempt_at" else to_text(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def get_job(conn: sqlite3.Connection, job_id: str) -> Job:
+    return job_from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+
+
+def required_time(text: str) -> datetime:
+    value = from_text(text)
+    assert value is not None
+    return value
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"], seq=row["seq"], idempotency_key=row["idempotency_key"],
+        source_path=row["source_path"], feature=row["feature"],
+        content_hash=row["content_hash"], size_bytes=row["size_bytes"],
+        media_type=row["media_type"], origin=row["origin"], result_path=row["result_path"],
+        state=JobState(row["state"]), created_at=required_time(row["created_at"]),
+        updated_at=required_time(row["updated_at"]), attempts=row["attempts"], polls=row["polls"],
+        next_attempt_at=from_epoch(row["next_attempt_at"]), last_error=row["last_error"],
+        last_error_kind=row["last_error_kind"], cloud_job_id=row["cloud_job_id"],
+        result_ready=bool(row["result_ready"]), send_anyway=bool(row["send_anyway"]),
+        charged_cents=row["charged_cents"], finished_at=from_text(row["finished_at"]),
+        key_since=from_text(row["key_since"]),
+        owner=row["owner"], lease_until=from_epoch(row["lease_until"]), retry_of=row["retry_of"],
+    )

@@ -1,0 +1,149 @@
+"""The refund outbox's schema and rows: how claims, filings and attempts are stored in SQLite.
+
+Shared by the claims repository and the mail outbox, which write the same tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+from app.adapters.store.db import from_text, to_text
+from app.core.refunds import OPEN, Claim, ClaimStatus, Rule
+
+MIGRATIONS = [
+    """
+    CREATE TABLE refund_claims (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        ledger_entry_id TEXT NOT NULL UNIQUE,
+        rule TEXT NOT NULL,
+        feature TEXT NOT NULL,
+        amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+        charged_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        job_id TEXT,
+        cloud_job_id TEXT,
+        job_key TEXT,
+        submitted_at TEXT,
+        failed_at TEXT,
+        error TEXT,
+        hold_until REAL,
+        filed_at TEXT,
+        channel TEXT,
+        remote_id TEXT,
+        resolution TEXT,
+        refund_entry_id TEXT UNIQUE,
+        refunded_cents INTEGER,
+        refunded_at TEXT,
+        checked_at REAL
+    );
+    CREATE INDEX refund_claims_status ON refund_claims(status);
+    CREATE TABLE refund_filings (
+        claim_id TEXT NOT NULL REFERENCES refund_claims(id),
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL,
+        body TEXT,
+        message_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_error_kind TEXT,
+        owner TEXT,
+        lease_until REAL,
+        filed_at TEXT,
+        remote_id TEXT,
+        PRIMARY KEY (claim_id, channel)
+    );
+    CREATE TABLE refund_messages (
+        message_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        claim_ids TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_until REAL,
+        last_error TEXT
+    );
+    CREATE TABLE refund_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        claim_id TEXT,
+        message_id TEXT,
+        outcome TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE TABLE refund_channels (
+        channel TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        last_error TEXT,
+        last_error_kind TEXT,
+        failing_since TEXT
+    )
+    """,
+]
+
+OPEN_SQL = ",".join(f"'{s.value}'" for s in OPEN)
+
+
+def mark_filed(conn: sqlite3.Connection, claim_id: str, at: datetime,
+               remote_id: str | None) -> Claim | None:
+    conn.execute("UPDATE refund_claims SET remote_id = COALESCE(remote_id, ?) WHERE id = ?",
+                 (remote_id, claim_id))
+    done = conn.execute("UPDATE refund_claims SET status = 'filed', filed_at = ?, updated_at = ?"
+                        " WHERE id = ? AND status = 'pending'",
+                        (to_text(at), to_text(at), claim_id)).rowcount
+    return get_claim(conn, claim_id) if done else None
+
+
+def record_attempt_row(conn: sqlite3.Connection, at: datetime, channel: str, outcome: str,
+                       detail: str, *, claim_id: str | None = None,
+                       message_id: str | None = None) -> None:
+    conn.execute("INSERT INTO refund_attempts(at, channel, claim_id, message_id, outcome, detail)"
+                 " VALUES (?,?,?,?,?,?)", (to_text(at), channel, claim_id, message_id, outcome,
+                                           detail[:2000]))
+
+
+def to_column(value: Any) -> Any:
+    return to_text(value) if isinstance(value, datetime) else value
+
+
+def to_epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def get_claim(conn: sqlite3.Connection, claim_id: str) -> Claim:
+    return claim_from_row(conn.execute("SELECT * FROM refund_claims WHERE id = ?", (claim_id,)
+                               ).fetchone())
+
+
+def claim_from_row(row: sqlite3.Row) -> Claim:
+    charged = from_text(row["charged_at"])
+    created = from_text(row["created_at"])
+    assert charged is not None and created is not None
+    return Claim(
+        id=row["id"], ledger_entry_id=row["ledger_entry_id"], rule=Rule(row["rule"]),
+        feature=row["feature"], amount_cents=row["amount_cents"], charged_at=charged,
+        reason=row["reason"], idempotency_key=row["idempotency_key"], created_at=created,
+        status=ClaimStatus(row["status"]), job_id=row["job_id"],
+        cloud_job_id=row["cloud_job_id"], job_key=row["job_key"],
+        submitted_at=from_text(row["submitted_at"]), failed_at=from_text(row["failed_at"]),
+        error=row["error"], hold_until=from_epoch(row["hold_until"]),
+        updated_at=from_text(row["updated_at"]), filed_at=from_text(row["filed_at"]),
+        channel=row["channel"], remote_id=row["remote_id"], resolution=row["resolution"],
+        refund_entry_id=row["refund_entry_id"], refunded_cents=row["refunded_cents"],
+        refunded_at=from_text(row["refunded_at"]),
+    )
