@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from app.democloud.db import Database
+from app.democloud.disruptions import Disruptions
 from app.democloud.idempotency import InFlight
 from app.democloud.ratelimit import RateLimiter
-from app.democloud.scenarios import Disruptions
 from app.democloud.speedtest import ProbeRegistry
 
 

@@ -8,62 +8,19 @@ granted by hand, outages and captive portals at venues, and accounts that lapse.
 from __future__ import annotations
 
 import calendar
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.democloud import accounts, fields, jobs, ledger
 from app.democloud.clock import fmt_ts, new_id, now_ts, parse_ts, utcnow
+from app.democloud.disruptions import OUTAGE_MODES
 from app.democloud.problems import ApiError, unprocessable
 
 if TYPE_CHECKING:
     from app.democloud.runtime import Runtime
 
-OUTAGE_MODES = ("503", "drop", "captive_portal")
 RENEWAL_CENTS = {"basic": 5000, "pro": 10000}
-INDEFINITE_RETRY_AFTER = 30
-
-
-class Disruptions:
-    """In-memory only: a restarted demo cloud comes back healthy, as a real one would."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._mode: str | None = None
-        self._until: float | None = None
-        self._revoked: set[str] = set()
-
-    def start_outage(self, mode: str, seconds: float) -> None:
-        with self._lock:
-            self._mode = mode
-            self._until = time.monotonic() + seconds if seconds > 0 else None
-
-    def outage(self) -> tuple[str, int] | None:
-        """(mode, Retry-After seconds) while an outage lasts."""
-        with self._lock:
-            if self._mode is None:
-                return None
-            if self._until is None:
-                return self._mode, INDEFINITE_RETRY_AFTER
-            remaining = self._until - time.monotonic()
-            if remaining <= 0:
-                self._mode = self._until = None
-                return None
-            return self._mode, max(1, int(remaining + 0.999))
-
-    def revoke(self, token: str) -> None:
-        with self._lock:
-            self._revoked.add(token)
-
-    def is_revoked(self, token: str) -> bool:
-        with self._lock:
-            return token in self._revoked
-
-    def restore(self) -> None:
-        with self._lock:
-            self._mode = self._until = None
-            self._revoked.clear()
 
 
 def _add_month(moment: datetime) -> datetime:
