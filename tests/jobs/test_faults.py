@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -151,10 +152,21 @@ def test_insufficient_credits_pause_the_queue_and_resume_after_a_top_up(env: Job
 # -- the photo and the folders -------------------------------------------------------------------
 
 
-def test_a_photo_deleted_while_queued_fails_with_a_reason_and_no_charge(env: JobEnv):
+def test_a_photo_deleted_after_it_was_queued_is_still_sent_from_the_spool(env: JobEnv):
     env.engine.stop()
     [job] = env.queue(1)
     (env.root / "in" / "guest-001.png").unlink()
+    env.engine.start()
+    env.wait_state([job], S.SUCCEEDED)
+    assert_charged_once(env, [job])
+    assert not Path(env.job(job).spool_path).exists(), "the copy goes once the result is in"
+
+
+def test_a_photo_whose_spool_copy_is_gone_too_fails_as_never_sent(env: JobEnv):
+    env.engine.stop()
+    [job] = env.queue(1)
+    (env.root / "in" / "guest-001.png").unlink()
+    Path(job.spool_path).unlink()
     env.engine.start()
     env.wait_state([job], S.FAILED)
     assert "deleted or moved" in env.job(job).last_error
