@@ -26,7 +26,7 @@ from app.core.sync import SyncOutcome, SyncService
 
 if TYPE_CHECKING:
     from app.adapters.store.probes_repo import ProbesRepo
-    from app.core.bandwidth import Preflight
+    from app.core.bandwidth import Preflight, PreflightResult
     from app.democloud.server import DemoCloud
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,8 @@ class Runtime:
         # lock (one probe at a time) and its fresh result.
         cached: Preflight | None = getattr(self, "_preflight", None)
         if cached is None or cached.policy.threshold_mbps != threshold:
-            cached = Preflight(HttpBandwidthProbe(endpoint), self.probe_history(), utc_now,
+            history = ContactNotingProbes(self.probe_history(), self.cache)
+            cached = Preflight(HttpBandwidthProbe(endpoint), history, utc_now,
                                ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic)
             self._preflight = cached
         return cached
@@ -181,3 +182,33 @@ class Runtime:
         if self._demo is not None and self._owns_demo:
             self._demo.stop()
         self.db.close()
+
+
+# offline_result() keeps the error's class name: how the check failed to reach the cloud.
+PROBE_FAILURES = {"CaptivePortal": "captive_portal", "CloudUnavailable": "unavailable",
+                  "CloudUnreachable": "offline"}
+
+
+class ContactNotingProbes:
+    """The probe history, which also tells the shared link state what each check found: a
+    check that could not reach the cloud makes every surface say offline, and one that reached
+    it (whatever the speed) says the link is up."""
+
+    def __init__(self, history: ProbesRepo, cache: CacheRepo):
+        self._history = history
+        self._cache = cache
+
+    def record_probe(self, result: PreflightResult) -> None:
+        from app.core.bandwidth import Verdict
+
+        self._history.record_probe(result)
+        error = str(result.details.get("error", ""))
+        if result.verdict is not Verdict.OFFLINE or error == "AuthFailed":
+            self._cache.record_contact(result.measured_at, "probe")  # the cloud answered
+        elif error in PROBE_FAILURES:
+            self._cache.record_contact(result.measured_at, "probe", PROBE_FAILURES[error],
+                                       result.reason)
+        # Anything else (nothing configured) made no call: it says nothing about the link.
+
+    def latest_probe(self) -> PreflightResult | None:
+        return self._history.latest_probe()

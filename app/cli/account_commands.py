@@ -7,8 +7,8 @@ import json
 import sys
 
 from app import APP_NAME
-from app.core.status import StatusView, age_text
-from app.core.tray_state import attention_reasons, tray_state
+from app.core.conditions import Condition, assess
+from app.core.status import StatusView
 from app.orchestration.job_path import queue_counts
 from app.orchestration.refund_path import refund_counts
 from app.runtime import Options, Runtime, utc_now
@@ -63,16 +63,13 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
 
 
 def print_view(view: StatusView) -> None:
-    state = tray_state(view).value
+    found = assess(view, utc_now())
     acct = view.account
-    print(f"Balance  {view.balance_text()}  {age_text(view.as_of, utc_now())}")
+    print(f"Balance  {found.balance}  {found.age}")
     if acct:
         print(f"Account  {acct.email} ({acct.plan.value}, {acct.status.value})")
     print(f"Cloud    {view.cloud_url or '(not set)'}")
-    flags = [f for f, on in (("stale", view.stale), ("offline", view.offline),
-                             ("low balance", view.low_balance)) if on and f != state]
-    print(f"State    {state}" + (f" ({', '.join(flags)})" if flags else ""))
-    if view.last_error:
-        print(f"Problem  {view.last_error}")
-    for reason in attention_reasons(view):
-        print(f"Action   {reason}")
+    print(f"State    {found.words()}")
+    for finding in found.findings:
+        if finding.condition is not Condition.CURRENT:
+            print(f"         {finding.line}")

@@ -186,7 +186,7 @@ class JobRunner:
         note = f"upload started (attempt {job.attempts + 1})"
         if slow is not None:
             note += f"; the link is slow ({slow.summary}), sent anyway by setting"
-        return self._move(job, owner, JobState.SENDING, note=note), data, slow
+        return self._move(job, owner, JobState.SENDING, note=note, sends=job.sends + 1), data, slow
 
     def _submit(self, job: Job, owner: str, data: bytes | None) -> Job:
         maybe_sent = job.attempts > 0 or data is None

@@ -37,6 +37,7 @@ class JobState(str, enum.Enum):
     FAILED = "failed"  # permanent, with a reason
     GIVEN_UP = "given_up"  # the retry budget ran out; the operator may retry
     REMOVED = "removed"  # the operator took it off the queue (its history is kept)
+    DUPLICATE = "duplicate"  # the same photo as an earlier job: recorded, never sent
 
 
 # The engine works on these; "held" waits for the link or the operator.
@@ -44,7 +45,8 @@ WORKABLE = frozenset({JobState.PENDING, JobState.SENDING, JobState.WAITING_RESUL
                       JobState.DOWNLOADING})
 # Not finished yet: counted in the tray badge and in the warning before quitting.
 OPEN = WORKABLE | {JobState.HELD}
-FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP, JobState.REMOVED})
+FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP, JobState.REMOVED,
+                   JobState.DUPLICATE})
 
 _S = JobState
 # Same-state entries are retries and polls: they are recorded too (an attempt is a fact).
@@ -62,6 +64,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     _S.FAILED: frozenset({_S.PENDING, _S.REMOVED}),
     _S.SUCCEEDED: frozenset({_S.REMOVED}),
     _S.REMOVED: frozenset(),
+    _S.DUPLICATE: frozenset({_S.REMOVED}),
 }
 
 
@@ -212,6 +215,9 @@ class Job:
     lease_until: datetime | None = None
     retry_of: str | None = None
     key_since: datetime | None = None  # set when an operator retry restarted the key-age clock
+    superseded_by: str | None = None  # the new run an operator retry made of this photo
+    duplicate_of: str | None = None  # DUPLICATE rows: the job that has this very photo
+    sends: int = 0  # how many times the upload started (what "tries" means to a person)
 
     @property
     def is_open(self) -> bool:
@@ -227,6 +233,8 @@ class Job:
             "origin": self.origin, "idempotency_key": self.idempotency_key,
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
             "finished_at": _iso(self.finished_at), "retry_of": self.retry_of,
+            "superseded_by": self.superseded_by, "duplicate_of": self.duplicate_of,
+            "sends": self.sends,
         }
         if events is not None:
             doc["events"] = [e.to_json() for e in events]

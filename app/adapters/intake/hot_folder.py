@@ -22,7 +22,7 @@ from pathlib import Path
 from app.adapters.intake.job_files import quarantine, result_path_for, sniff_media_type
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
-from app.core.jobs import Job, NewJob
+from app.core.jobs import Job, JobState, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,9 @@ class Intake:
         new = NewJob(str(path), feature, hashlib.sha256(data).hexdigest(), len(data),
                      media_type, origin, str(result), st.st_mtime_ns)
         job, created = self.repo.enqueue(new, self._clock())
-        if created:
+        if created and job.state is JobState.DUPLICATE:
+            log.info("%s for %s: %s", path.name, feature, job.last_error)
+        elif created:
             log.info("queued %s for %s as %s", path.name, feature, job.id)
         return Intook(job, created)
 

@@ -70,6 +70,11 @@ MIGRATIONS = [
     """,
     # When an operator retry restarted the key-age clock (see job_runner.KEY_SAFE_AGE).
     "ALTER TABLE jobs ADD COLUMN key_since TEXT",
+    # A photo seen again under another name gets a visible row; uploads started are counted.
+    """
+    ALTER TABLE jobs ADD COLUMN duplicate_of TEXT;
+    ALTER TABLE jobs ADD COLUMN sends INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
 
@@ -128,4 +133,5 @@ def job_from_row(row: sqlite3.Row) -> Job:
         charged_cents=row["charged_cents"], finished_at=from_text(row["finished_at"]),
         key_since=from_text(row["key_since"]),
         owner=row["owner"], lease_until=from_epoch(row["lease_until"]), retry_of=row["retry_of"],
+        superseded_by=row["superseded_by"], duplicate_of=row["duplicate_of"], sends=row["sends"],
     )
