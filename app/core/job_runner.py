@@ -91,12 +91,15 @@ class PreflightLink:
     """The bandwidth preflight as the job path sees it: a fresh enough result is reused, so a
     burst of photos costs one probe, not one per photo."""
 
-    def __init__(self, preflight: Preflight, max_age_seconds: float):
-        self._preflight = preflight
+    def __init__(self, preflight: Preflight | Callable[[], Preflight], max_age_seconds: float):
+        # A factory is asked at each check, so a "needed speed" changed in Settings applies
+        # to the next photo rather than after a restart.
+        self._current: Callable[[], Preflight] = (
+            (lambda: preflight) if hasattr(preflight, "check") else preflight)  # type: ignore
         self._max_age = max_age_seconds
 
     def check(self) -> LinkReport:
-        result = self._preflight.check(self._max_age)
+        result = self._current().check(self._max_age)
         verdict = {Verdict.SLOW: LinkVerdict.SLOW, Verdict.OFFLINE: LinkVerdict.OFFLINE}.get(
             result.verdict, LinkVerdict.OK)  # marginal is sent: within the error of the probe
         if verdict is LinkVerdict.OFFLINE and result.reason:

@@ -116,7 +116,7 @@ def build_view(state: CachedState, now: datetime, settings: ViewSettings) -> Sta
 def age_text(as_of: datetime | None, now: datetime, *, current: bool = True) -> str:
     """'as of 14:02, 3 min ago' in the PC's local time; the date is added once it is not today.
     'just now' is only said of a figure that is current: beside "not current" it would read as
-    a contradiction, so a young figure that is not current says how many seconds old it is."""
+    a contradiction, so a young figure that is not current is 'under a minute' old."""
     if as_of is None:
         return "never confirmed by the cloud"
     return f"as of {clock_text(as_of, now)}, {ago_text(as_of, now, current=current)}"
@@ -125,7 +125,8 @@ def age_text(as_of: datetime | None, now: datetime, *, current: bool = True) -> 
 def ago_text(moment: datetime, now: datetime, *, current: bool = True) -> str:
     seconds = max(0, int((now - moment).total_seconds()))
     if seconds < 60:
-        return "just now" if current else f"{seconds} s ago"
+        # Tooltips and menus are redrawn once a minute: a seconds count would go stale.
+        return "just now" if current else "under a minute ago"
     return f"{duration_text(seconds)} ago"
 
 

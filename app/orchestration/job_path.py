@@ -85,7 +85,7 @@ def default_link(runtime: Runtime) -> LinkCheck | None:
     factory = getattr(runtime, "preflight", None)
     if factory is None:
         return None
-    return PreflightLink(factory(), float(runtime.settings.preflight_max_age_seconds))
+    return PreflightLink(factory, float(runtime.settings.preflight_max_age_seconds))
 
 
 class JobPath:
