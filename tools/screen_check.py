@@ -48,10 +48,12 @@ def main() -> int:
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     from PySide6.QtCore import QEventLoop, QPoint, QTimer
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
     from app.core.alerts import Alert
-    from app.gui.main import MonitorApp
+    from app.core.job_notices import quit_warning
+    from app.core.jobs import QueueCounts
+    from app.gui.main import MonitorApp, quit_question
     from app.runtime import Options
 
     app = QApplication(sys.argv[:1])
@@ -113,12 +115,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     check("event-summary", summary)
     summary.accept()
 
-    box = QMessageBox(QMessageBox.Icon.Question, "Quit Booth Credit Monitor?",
-                      "Quit the monitor now? 3 photos are still queued. They are kept safely "
-                      "and sent when the app runs again, but guests wait until then.",
-                      parent=window)
-    box.addButton("Quit, keep 3 photos queued", QMessageBox.ButtonRole.DestructiveRole)
-    box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
+    box, _ = quit_question(window, quit_warning(QueueCounts({"pending": 3})) or "", 3)
     box.show()
     check("quit-question", box)
     box.close()

@@ -156,8 +156,11 @@ class BandwidthChart(QWidget):
     def _axes(self, painter: QPainter, rect: QRectF, scale: RateScale, y_of) -> None:
         grid = QPen(self.palette().mid().color(), 0.6, Qt.PenStyle.DotLine)
         text = self.palette().text().color()
+        threshold_y = y_of(self._threshold)
         for value in scale.ticks(self._threshold):
             y = y_of(value)
+            if abs(y - threshold_y) < 14:
+                continue  # the threshold's own label sits there
             painter.setPen(grid)
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(text)

@@ -24,7 +24,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QMessageBox,
+    QSystemTrayIcon,
+    QWidget,
+)
 
 from app import APP_NAME
 from app.adapters.system.paths import resolve_paths
@@ -216,14 +222,8 @@ class MonitorApp(QObject):
         QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
 
     def _ask_quit(self, warning: str) -> bool:
-        """A question with its consequences on the buttons, not Yes/No."""
         queued = self.jobs.counts.open if self.jobs.counts is not None else 0
-        box = QMessageBox(QMessageBox.Icon.Question, "Quit Booth Credit Monitor?",
-                          f"Quit the monitor now? {warning}", parent=self.window)
-        quit_button = box.addButton(f"Quit, keep {queued} photo{'s' if queued != 1 else ''} "
-                                    "queued", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
+        box, quit_button = quit_question(self.window, warning, queued)
         box.exec()
         return box.clickedButton() is quit_button
 
@@ -260,6 +260,18 @@ class MonitorApp(QObject):
             info = QNetworkInformation.instance()
             info.reachabilityChanged.connect(lambda _r: self._network_hint.emit())
             info.reachabilityChanged.connect(lambda _r: self.jobs.network_hint())
+
+
+def quit_question(parent: QWidget, warning: str, queued: int
+                  ) -> tuple[QMessageBox, QAbstractButton]:
+    """A question with its consequences on the buttons, not Yes/No; keeping on is the
+    default, since a stray Enter must not stop the queue mid-event."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Quit Booth Credit Monitor?",
+                      f"Quit the monitor now? {warning}", parent=parent)
+    quit_button = box.addButton(f"Quit, keep {queued} photo{'s' if queued != 1 else ''} queued",
+                                QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole))
+    return box, quit_button
 
 
 def _mark_ready() -> None:

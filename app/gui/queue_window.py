@@ -58,7 +58,7 @@ STATE_COLOURS = {
 FILTERS = ("Open and problems", "Everything", "Open only")
 PROBLEMS = {JobState.FAILED, JobState.GIVEN_UP}
 # Photo, Feature (set from the longest label), State, Tries, Next try, Updated; Note stretches.
-WIDTHS = [150, 0, 120, 45, 150, 70]
+WIDTHS = [140, 0, 120, 45, 130, 70]
 _Index = QModelIndex | QPersistentModelIndex
 
 

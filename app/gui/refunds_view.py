@@ -226,8 +226,13 @@ class RefundsView(QWidget):
 
 
 def _local(moment: datetime | None) -> str:
-    """The operator reads local time; support gets UTC (tooltip, export, the letter)."""
-    return "-" if moment is None else moment.astimezone().strftime("%d %b %H:%M:%S")
+    """The operator reads local time (the date only when not today); support gets UTC
+    (tooltip, export, the letter)."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone()
+    today = local.date() == utc_now().astimezone().date()
+    return local.strftime("%H:%M:%S" if today else "%d %b %H:%M")
 
 
 def _tooltip(claim: Claim) -> str:
