@@ -17,8 +17,8 @@ from app.core.status import StatusView, age_text, clock_text, duration_text, iso
 
 UPCOMING_RENEWAL = timedelta(days=3)
 # Venue Wi-Fi drops for seconds all the time; the icon shows those. A notification is for an
-# outage long enough that photos wait and the balance drifts.
-OFFLINE_NOTICE_AFTER = timedelta(minutes=2)
+# outage long enough that photos wait and the balance drifts (Settings can change it).
+OFFLINE_NOTICE_AFTER = timedelta(seconds=60)
 # The first sync of a new cache brings months of history: only entries this recent are news.
 NEWS_WINDOW = timedelta(days=1)
 
@@ -33,7 +33,8 @@ class Alert:
 
 
 def alerts_for(
-    view: StatusView, new_entries: list[LedgerEntry], now: datetime
+    view: StatusView, new_entries: list[LedgerEntry], now: datetime,
+    offline_after: timedelta = OFFLINE_NOTICE_AFTER,
 ) -> list[Alert]:
     found: list[Alert] = []
     if view.low_balance and view.balance_cents is not None and view.as_of is not None:
@@ -49,7 +50,7 @@ def alerts_for(
         )
     contact = view.contact
     if view.offline and contact.failing_since is not None and (
-            now - contact.failing_since >= OFFLINE_NOTICE_AFTER):
+            now - contact.failing_since >= offline_after):
         portal = contact.kind == "captive_portal"
         found.append(
             Alert(

@@ -61,6 +61,7 @@ class JobWorker(QObject):
     # A job finished (this booth's own spending moved the balance) or the cloud came back:
     # the balance is worth a look now rather than at the next interval.
     refresh_wanted = Signal()
+    link_changed = Signal()  # the job path lost the cloud or found it again
     ready = Signal()
     stopped = Signal()
     _engine_event = Signal(object)  # from engine threads to this thread
@@ -278,6 +279,8 @@ class JobWorker(QObject):
         elif event.kind == "slow_link" and event.job and event.job.state is not JobState.HELD:
             self.notice.emit(Notice("slow-sent", "Slow link", f"Sent anyway: {event.message}",
                                     "info"))
+        if event.kind in ("online", "offline"):
+            self.link_changed.emit()
         if event.kind == "online" or (event.kind == "job" and event.job is not None and (
                 event.job.state in (JobState.SUCCEEDED, JobState.FAILED))):
             self.refresh_wanted.emit()

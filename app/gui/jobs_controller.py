@@ -52,6 +52,7 @@ class JobsController(QObject):
         self._republish.connect(worker.publish)
         # This booth's own spending moves the balance: refresh shortly after jobs settle.
         self.jobs.refresh_wanted.connect(worker.refresh_soon)
+        self.jobs.link_changed.connect(worker.publish)
         worker.settings_applied.connect(self.jobs.apply_settings)
         self.jobs.snapshot.connect(self._on_queue)
         self.jobs.notice.connect(self._on_notice)

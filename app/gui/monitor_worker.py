@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ class MonitorWorker(QObject):
         self._rng = random.Random()
         self._runtime: Runtime | None = None
         self._timer: QTimer | None = None
+        self._alert_timer: QTimer | None = None
         self._syncing = False
         self._last_refresh = -MIN_REFRESH_GAP  # time.monotonic() when the last sync ended
         self._window_geometry: list[int] | None = None
@@ -117,6 +118,9 @@ class MonitorWorker(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh_now)
+        self._alert_timer = QTimer(self)
+        self._alert_timer.setSingleShot(True)
+        self._alert_timer.timeout.connect(self._look_again)
         self._window_geometry = _read_geometry(self._runtime)
         self._publish()
         self.ready.emit()
@@ -204,23 +208,45 @@ class MonitorWorker(QObject):
 
     def _refresh(self, runtime: Runtime) -> float:
         """One sync, its notifications and the refund cycle; returns when to come back."""
-        before = runtime.cache.active_alert_keys()
         outcome = runtime.refresh()
-        view = runtime.view()
-        now = utc_now()
-        shown, active = fresh_alerts(alerts_for(view, outcome.new_entries, now), before)
-        shown += ended_alerts(before, active, now)
-        runtime.cache.set_active_alert_keys(active)
         self._syncing = False
-        self._publish()  # before the alerts, so a notification never outruns the figures
-        for item in shown:
-            log.info("alert: %s: %s", item.title, item.message)
-            self.alert.emit(item)
+        self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
         if outcome.ok:
             return runtime.settings.refresh_interval_seconds
         failures = runtime.cache.load_cache().health.consecutive_failures
         return self._backoff.delay(failures, self._rng, outcome.retry_after)
+
+    def _notify(self, runtime: Runtime, new_entries: list[LedgerEntry]) -> None:
+        """Publish, then the alerts that are new (and the outages that ended) since the last
+        look; an unreachable cloud gets one more look when its notice is due, so the notice
+        comes on time even while syncs back off for minutes."""
+        before = runtime.cache.active_alert_keys()
+        view = runtime.view()
+        now = utc_now()
+        after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
+        shown, active = fresh_alerts(alerts_for(view, new_entries, now, after), before)
+        shown += ended_alerts(before, active, now)
+        runtime.cache.set_active_alert_keys(active)
+        self._publish()  # before the alerts, so a notification never outruns the figures
+        for item in shown:
+            log.info("alert: %s: %s", item.title, item.message)
+            self.alert.emit(item)
+        since = view.contact.failing_since if view.offline else None
+        if since is not None and self._alert_timer is not None and not any(
+                k.startswith("offline:") for k in active):
+            due = (since + after - now).total_seconds()
+            self._alert_timer.start(int(max(0.0, due) * 1000) + 50)
+
+    @Slot()
+    def _look_again(self) -> None:
+        if self._runtime is None:
+            return
+        try:
+            self._notify(self._runtime, [])
+        except MonitorError as error:
+            log.warning("alerts not evaluated: %s", error)
+            self._publish()
 
     def _problem_after_refresh(self, message: str) -> None:
         self._syncing = False
@@ -275,8 +301,9 @@ class MonitorWorker(QObject):
 
     @Slot()
     def publish(self) -> None:
-        """Something the snapshot shows changed elsewhere (a bandwidth check finished)."""
-        self._publish()
+        """Something the snapshot shows changed elsewhere (a bandwidth check finished, the
+        job path lost or found the cloud): redraw, and look at the alerts again."""
+        self._look_again()
 
     def shared_runtime(self) -> Runtime:
         """For the job worker and the bandwidth check, once `ready` was emitted. The store and

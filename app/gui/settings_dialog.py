@@ -73,6 +73,10 @@ class SettingsDialog(QDialog):
         self.interval.setRange(15, 3600)
         self.interval.setSuffix(" s")
         self.interval.setValue(s.refresh_interval_seconds)
+        self.offline_notice = QSpinBox()
+        self.offline_notice.setRange(10, 3600)
+        self.offline_notice.setSuffix(" s")
+        self.offline_notice.setValue(int(s.offline_notice_seconds))
         self.refund_channel = _combo(REFUND_CHANNELS, s.refund_channel)
         self.support_email = QLineEdit(s.support_email)
         self.smtp_host = QLineEdit(s.smtp_host)
@@ -109,6 +113,7 @@ class SettingsDialog(QDialog):
         cloud.addRow("", self.secret_note)
         cloud.addRow("Warn below", self.low_balance)
         cloud.addRow("Refresh every", self.interval)
+        cloud.addRow("Tell me when offline for", self.offline_notice)
         if snap.demo:
             for field in (self.cloud_url, self.token):
                 field.setEnabled(False)
@@ -153,6 +158,7 @@ class SettingsDialog(QDialog):
             "booth_name": self.booth_name.text().strip(),
             "low_balance_cents": round(self.low_balance.value() * 100),
             "refresh_interval_seconds": self.interval.value(),
+            "offline_notice_seconds": self.offline_notice.value(),
             "hot_folder": self._folder(self.hot_folder, "hot"),
             "output_folder": self._folder(self.output_folder, "output"),
             "default_feature": self.default_feature.currentData(),

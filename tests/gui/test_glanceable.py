@@ -195,3 +195,35 @@ def test_a_duplicate_a_retry_and_a_held_release_stay_one_photo_each(booth, qtbot
     qtbot.waitUntil(lambda: next(j for j in app.jobs.last_queue.jobs if j.id == held.id).state
                     is not JobState.HELD, timeout=10_000)
     assert app.jobs.counts.count(JobState.HELD) == 0
+
+
+def test_an_outage_is_notified_on_time_and_its_end_too(booth, qtbot):
+    app = booth()
+    app._settings.emit({"offline_notice_seconds": 1}, {})
+    qtbot.waitUntil(lambda: app.snapshot.settings.offline_notice_seconds == 1, timeout=10_000)
+    with qtbot.waitSignal(app.worker.alert, timeout=30_000,
+                          check_params_cb=lambda a: a.key.startswith("offline:")) as down:
+        app._demo.emit("outage", {"mode": "drop", "seconds": 0})
+    assert down.args[0].title == "Cloud unreachable"
+    assert any("Cloud unreachable" in line for line in app.window.alerts.texts())
+    with qtbot.waitSignal(app.worker.alert, timeout=30_000,
+                          check_params_cb=lambda a: a.title == "Cloud reachable again"):
+        app._demo.emit("restore", {})
+    # The outage alert described a condition: it leaves the list once the condition cleared.
+    qtbot.waitUntil(lambda: any("Cloud reachable again" in line
+                                for line in app.window.alerts.texts()), timeout=10_000)
+    qtbot.waitUntil(lambda: not any("Cloud unreachable" in line
+                                    for line in app.window.alerts.texts()), timeout=10_000)
+
+
+def test_a_grace_period_alert_clears_when_the_account_is_restored(booth, qtbot):
+    app = booth()
+    app._demo.emit("expire-account", {"grace_days": 30})
+    qtbot.waitUntil(lambda: any("grace period" in line for line in app.window.alerts.texts()),
+                    timeout=20_000)
+    app._demo.emit("restore", {})
+    qtbot.waitUntil(lambda: app.snapshot.view().account.status.value == "active",
+                    timeout=20_000)
+    qtbot.waitUntil(lambda: not any("grace period" in line
+                                    for line in app.window.alerts.texts()), timeout=10_000)
+    agree(app, C.CURRENT)
