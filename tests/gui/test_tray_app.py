@@ -188,3 +188,47 @@ def test_an_unexpected_error_does_not_end_the_refresh_loop(qtbot, qapp, home, me
     with qtbot.waitSignal(app.thread.finished, timeout=10_000):
         app.quit()
     app.dispose()
+
+
+def test_the_window_comes_back_where_it_was_left_clamped_to_the_screen(qtbot, qapp, home,
+                                                                       memory_keyring):
+    from app.gui.screen_fit import available
+
+    first = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    first.start()
+    qtbot.waitUntil(lambda: first.snapshot is not None, timeout=15_000)
+    area = available()
+    first.window.resize(600, 440)
+    first.window.move(area.left() + 30, area.top() + 20)
+    saved = home / "cache" / "demo" / "window.json"
+    first.window._emit_geometry()
+    qtbot.waitUntil(saved.exists, timeout=10_000)
+    assert json.loads(saved.read_text())["geometry"] == [area.left() + 30, area.top() + 20,
+                                                         600, 440]
+    with qtbot.waitSignal(first.thread.finished, timeout=10_000):
+        first.quit()
+    first.dispose()
+
+    second = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    second.start()
+    qtbot.waitUntil(lambda: second.snapshot is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: second.window.size().width() == 600, timeout=5_000)
+    assert (second.window.pos().x(), second.window.pos().y()) == (area.left() + 30,
+                                                                  area.top() + 20)
+    assert (second.window.width(), second.window.height()) == (600, 440)
+    with qtbot.waitSignal(second.thread.finished, timeout=10_000):
+        second.quit()
+    second.dispose()
+
+
+def test_a_remembered_geometry_from_a_bigger_monitor_is_clamped(qapp):
+    from PySide6.QtCore import QRect
+
+    from app.gui.screen_fit import FRAME, clamp
+
+    area = QRect(0, 0, 911, 485)
+    rect = clamp(QRect(5000, 3000, 4000, 3000), area)
+    grown = QRect(rect.x(), rect.y(), rect.width() + FRAME.width(),
+                  rect.height() + FRAME.height())
+    assert area.contains(grown), (rect, area)
+    assert clamp(QRect(40, 30, 600, 400), area) == QRect(40, 30, 600, 400)
