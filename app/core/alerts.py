@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.forecast import Forecast
 from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
 from app.core.money import dollars
 from app.core.status import StatusView, age_text, clock_text, duration_text, iso
@@ -171,3 +172,17 @@ def _parse(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
+    """Credits that will not last until the event ends, at the fleet's pace (keyed by the
+    hour it runs out, so a faster night warns again)."""
+    if forecast is None or not forecast.before_end or forecast.runs_out_at is None:
+        return []
+    when = forecast.runs_out_at.astimezone().strftime("%H:%M")
+    return [Alert(
+        key=f"runs-out:{forecast.runs_out_at.astimezone():%Y-%m-%dT%H}",
+        title="Credits run out before the event ends",
+        message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
+        f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",
+        severity="critical", lasting=True)]

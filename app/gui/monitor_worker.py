@@ -20,13 +20,14 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.adapters.system.logs import register_secret
 from app.adapters.system.settings_file import Settings, write_atomic
-from app.core.alerts import Alert, alerts_for, ended_alerts, fresh_alerts
+from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
 from app.core.backoff import Backoff
 from app.core.bandwidth import PreflightResult
 from app.core.cache import CachedState
 from app.core.conditions import Assessment, assess
 from app.core.errors import MonitorError, NotConfigured
 from app.core.event_summary import summary_csv
+from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
@@ -66,6 +67,7 @@ class Snapshot:
     alert_keys: frozenset[str] = frozenset()  # conditions notified and still active
     folders: JobFolders | None = None  # where photos go in and out (Settings shows them)
     window_geometry: list[int] | None = None  # where the operator left the window
+    forecast: Forecast | None = None  # the shared balance at the fleet's recent pace
 
     def view(self) -> StatusView:
         # Recomputed on every call so ages and staleness move on between syncs.
@@ -225,7 +227,9 @@ class MonitorWorker(QObject):
         view = runtime.view()
         now = utc_now()
         after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
-        shown, active = fresh_alerts(alerts_for(view, new_entries, now, after), before)
+        found = alerts_for(view, new_entries, now, after)
+        found += forecast_alerts(self._forecast(runtime, view), now)
+        shown, active = fresh_alerts(found, before)
         shown += ended_alerts(before, active, now)
         runtime.cache.set_active_alert_keys(active)
         self._publish()  # before the alerts, so a notification never outruns the figures
@@ -247,6 +251,15 @@ class MonitorWorker(QObject):
         except MonitorError as error:
             log.warning("alerts not evaluated: %s", error)
             self._publish()
+
+    def _forecast(self, runtime: Runtime, view: StatusView) -> Forecast | None:
+        now = utc_now()
+        try:
+            end = default_event_end(now, str(runtime.settings.event_ends_at))
+        except ValueError:
+            end = default_event_end(now)  # a hand-edited time that is not HH:MM
+        return forecast(view.balance_cents, runtime.cache.entries_since(now - PACE_FALLBACK),
+                        now, event_end=end)
 
     def _problem_after_refresh(self, message: str) -> None:
         self._syncing = False
@@ -349,6 +362,7 @@ class MonitorWorker(QObject):
                 alert_keys=frozenset(runtime.cache.active_alert_keys()),
                 folders=job_folders(runtime),
                 window_geometry=self._window_geometry,
+                forecast=self._forecast(runtime, runtime.view()),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))

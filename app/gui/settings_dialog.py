@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, QTime, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -77,6 +78,10 @@ class SettingsDialog(QDialog):
         self.offline_notice.setRange(10, 3600)
         self.offline_notice.setSuffix(" s")
         self.offline_notice.setValue(int(s.offline_notice_seconds))
+        self.event_end = QTimeEdit()
+        self.event_end.setDisplayFormat("HH:mm")
+        ends = QTime.fromString(str(s.event_ends_at), "HH:mm")
+        self.event_end.setTime(ends if ends.isValid() else QTime(23, 30))
         self.refund_channel = _combo(REFUND_CHANNELS, s.refund_channel)
         self.support_email = QLineEdit(s.support_email)
         self.smtp_host = QLineEdit(s.smtp_host)
@@ -114,6 +119,7 @@ class SettingsDialog(QDialog):
         cloud.addRow("Warn below", self.low_balance)
         cloud.addRow("Refresh every", self.interval)
         cloud.addRow("Tell me when offline for", self.offline_notice)
+        cloud.addRow("Event ends at", self.event_end)
         if snap.demo:
             for field in (self.cloud_url, self.token):
                 field.setEnabled(False)
@@ -159,6 +165,7 @@ class SettingsDialog(QDialog):
             "low_balance_cents": round(self.low_balance.value() * 100),
             "refresh_interval_seconds": self.interval.value(),
             "offline_notice_seconds": self.offline_notice.value(),
+            "event_ends_at": self.event_end.time().toString("HH:mm"),
             "hot_folder": self._folder(self.hot_folder, "hot"),
             "output_folder": self._folder(self.output_folder, "output"),
             "default_feature": self.default_feature.currentData(),

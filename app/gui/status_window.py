@@ -172,7 +172,8 @@ class StatusWindow(QWidget):
         found = snap.assess(self._queue)
         self.setWindowIcon(state_icon(found.worst))
         self.header.show_assessment(
-            found, forecast=photos_left_text(view.balance_cents, snap.recent, now),
+            found, forecast=snap.forecast.text(now) if snap.forecast else
+            photos_left_text(view.balance_cents, snap.recent, now),
             syncing=snap.syncing)
         self.refresh_button.setEnabled(not snap.syncing)
         self.account_page.show_view(view, now)

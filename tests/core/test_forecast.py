@@ -73,3 +73,15 @@ def test_known_prices_prefer_our_own_charges():
     history = runs(1, 1, 150) + runs(1, 1, 25, "background_removal")
     assert known_prices(history) == {"draw_me": 150, "background_removal": 25}
     assert known_prices(history, [("draw_me", 175)])["draw_me"] == 175
+
+
+def test_credits_that_will_not_last_the_event_raise_one_lasting_alert():
+    from app.core.alerts import forecast_alerts
+
+    pace = runs(6, 2, 100)
+    short = forecast(6000, pace, NOW, event_end=NOW + timedelta(hours=3))
+    (alert,) = forecast_alerts(short, NOW)
+    assert alert.lasting and alert.severity == "critical"
+    assert "$30.00 an hour" in alert.message
+    assert forecast_alerts(forecast(6000, pace, NOW, event_end=NOW + timedelta(hours=1)),
+                           NOW) == []
