@@ -88,7 +88,8 @@ class HttpCloud:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if not self._token:
-            raise NotConfigured("No API token is set.", hint="Enter it in Settings.")
+            raise NotConfigured("No API token is set.",
+                                hint="Enter it in Settings (or set BOOTH_MONITOR_TOKEN).")
         headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
         try:
             response = self._client.request(method, path, headers=headers, **kwargs)
