@@ -24,6 +24,7 @@ from app.core.bandwidth_rate import (
     upper_hull_slope,
 )
 from app.core.errors import MonitorError
+from app.core.status import iso
 
 __all__ = [
     "BITS_PER_BYTE", "BandwidthProbe", "CancelFlag", "Estimate", "Preflight", "PreflightResult",
@@ -76,7 +77,7 @@ class PreflightResult:
             "bytes_down": self.bytes_down,
             "seconds": round(self.seconds, 3),
             "method": self.method,
-            "measured_at": self.measured_at.isoformat(),
+            "measured_at": iso(self.measured_at),
             "reason": self.reason,
             "details": self.details,
         }

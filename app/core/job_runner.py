@@ -87,6 +87,10 @@ class LinkCheck(Protocol):
     def check(self) -> LinkReport: ...
 
 
+# Preflight failures that are about the account, not the connection (error class names).
+NOT_THE_LINK = frozenset({"NotConfigured", "AuthFailed"})
+
+
 class PreflightLink:
     """The bandwidth preflight as the job path sees it: a fresh enough result is reused, so a
     burst of photos costs one probe, not one per photo."""
@@ -100,6 +104,11 @@ class PreflightLink:
 
     def check(self) -> LinkReport:
         result = self._current().check(self._max_age)
+        if result.verdict is Verdict.OFFLINE and result.details.get("error") in NOT_THE_LINK:
+            # No token, or a refused one: the check says nothing about the link. Going on lets
+            # the send meet the same error, which pauses the queue for the operator, instead of
+            # waiting for a link that is fine.
+            return LinkReport(LinkVerdict.OK, result.reason)
         verdict = {Verdict.SLOW: LinkVerdict.SLOW, Verdict.OFFLINE: LinkVerdict.OFFLINE}.get(
             result.verdict, LinkVerdict.OK)  # marginal is sent: within the error of the probe
         if verdict is LinkVerdict.OFFLINE and result.reason:

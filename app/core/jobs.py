@@ -25,6 +25,7 @@ from app.core.errors import (
     RequestRejected,
     StorageError,
 )
+from app.core.status import iso
 
 
 class JobState(str, enum.Enum):
@@ -258,7 +259,7 @@ class JobEvent:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    return iso(moment)  # one format in every JSON output: RFC 3339 UTC with "Z"
 
 
 @dataclass(frozen=True)
@@ -286,9 +287,9 @@ class QueueCounts:
         return {
             "open": self.open,
             **{s.value: self.by_state.get(s.value, 0) for s in JobState},
-            "oldest_open_at": self.oldest_open_at.isoformat() if self.oldest_open_at else None,
+            "oldest_open_at": iso(self.oldest_open_at),
             "paused": None if self.pause is None else {
                 "kind": self.pause.kind, "message": self.pause.message,
-                "since": self.pause.since.isoformat(),
+                "since": iso(self.pause.since),
             },
         }

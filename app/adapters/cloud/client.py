@@ -88,7 +88,8 @@ class HttpCloud:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if not self._token:
-            raise NotConfigured("No API token is set.", hint="Enter it in Settings.")
+            raise NotConfigured("No API token is set.",
+                                hint="Enter it in Settings (or set BOOTH_MONITOR_TOKEN).")
         headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
         try:
             response = self._client.request(method, path, headers=headers, **kwargs)
@@ -178,3 +179,14 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def answers_health(base_url: str, timeout: float = 1.0) -> bool:
+    """Does a cloud answer GET /v1/health with status ok? No token is sent (the route is
+    public) and no proxy is used: it is for a demo cloud on this PC, found by its address file."""
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            response = client.get(f"{base_url.rstrip('/')}/v1/health")
+        return response.status_code == 200 and response.json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
