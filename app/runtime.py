@@ -28,6 +28,7 @@ from app.adapters.system.paths import AppPaths, resolve_paths
 from app.adapters.system.secrets import SecretStore
 from app.adapters.system.settings_file import Settings, load_settings, save_settings
 from app.core.errors import NotConfigured
+from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
 from app.core.status import StatusView, ViewSettings, build_view
 from app.core.sync import SyncOutcome, SyncService
 
@@ -186,6 +187,15 @@ class Runtime:
 
     def refresh(self) -> SyncOutcome:
         return SyncService(self.cloud(), self.cache, utc_now).refresh()
+
+    def forecast(self, view: StatusView, now: datetime) -> Forecast | None:
+        """How long the shared balance lasts at the recent pace, against tonight's event end."""
+        try:
+            end = default_event_end(now, str(self.settings.event_ends_at))
+        except ValueError:
+            end = default_event_end(now)  # a hand-edited time that is not HH:MM
+        return forecast(view.balance_cents, self.cache.entries_since(now - PACE_FALLBACK),
+                        now, event_end=end)
 
     # -- bandwidth preflight (issue 3) ----------------------------------------------------------
 

@@ -65,12 +65,16 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
     found = assess(view, now, link=link, queue=counts,
                    threshold_mbps=float(runtime.settings.preflight_threshold_mbps))
     refunds = refund_counts(runtime)
+    ahead = runtime.forecast(view, now)
     if as_json:
         print(json.dumps({**view.to_json(), "cloud_url": view.cloud_url or None,
                           "demo": runtime.options.demo, **found.to_json(),
+                          "forecast": ahead.to_json() if ahead else None,
                           "queue": counts.to_json(), "refunds": refunds}, indent=2))
         return
     print_view(view, found, demo=runtime.options.demo)
+    if ahead is not None and ahead.text(now):
+        print(f"Lasts    {ahead.text(now)}")
     print(f"Link     {link_line(link, view, now)}")
     held = counts.count(JobState.HELD)
     print(f"Queue    {counts.open} open ({held} held for a slow link), "

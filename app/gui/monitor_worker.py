@@ -27,7 +27,7 @@ from app.core.cache import CachedState
 from app.core.conditions import Assessment, assess
 from app.core.errors import MonitorError, NotConfigured
 from app.core.event_summary import summary_csv
-from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
+from app.core.forecast import Forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
@@ -228,7 +228,7 @@ class MonitorWorker(QObject):
         now = utc_now()
         after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
         found = alerts_for(view, new_entries, now, after)
-        found += forecast_alerts(self._forecast(runtime, view), now)
+        found += forecast_alerts(runtime.forecast(view, now), now)
         shown, active = fresh_alerts(found, before)
         shown += ended_alerts(before, active, now)
         runtime.cache.set_active_alert_keys(active)
@@ -251,15 +251,6 @@ class MonitorWorker(QObject):
         except MonitorError as error:
             log.warning("alerts not evaluated: %s", error)
             self._publish()
-
-    def _forecast(self, runtime: Runtime, view: StatusView) -> Forecast | None:
-        now = utc_now()
-        try:
-            end = default_event_end(now, str(runtime.settings.event_ends_at))
-        except ValueError:
-            end = default_event_end(now)  # a hand-edited time that is not HH:MM
-        return forecast(view.balance_cents, runtime.cache.entries_since(now - PACE_FALLBACK),
-                        now, event_end=end)
 
     def _problem_after_refresh(self, message: str) -> None:
         self._syncing = False
@@ -362,7 +353,7 @@ class MonitorWorker(QObject):
                 alert_keys=frozenset(runtime.cache.active_alert_keys()),
                 folders=job_folders(runtime),
                 window_geometry=self._window_geometry,
-                forecast=self._forecast(runtime, runtime.view()),
+                forecast=runtime.forecast(runtime.view(), now),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))

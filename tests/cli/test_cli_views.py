@@ -194,3 +194,19 @@ def test_exit_codes_are_listed_in_help_and_readme(home):
     for code, _ in EXIT_CODES:
         assert re.search(rf"^\s+{code}\s", helptext, re.M), code
         assert f"| {code} |" in section, code
+
+
+def test_status_says_how_many_photos_the_balance_lasts(home, tmp_path, demo_cloud):
+    cloud = ["--cloud", demo_cloud.url]
+    before = run(home, *cloud, "refresh", "--json", env=ENV).json()
+    assert before["forecast"]["photos_left"] is None  # nothing spent yet: no mix to go by
+    for n in range(3):
+        done = run(home, *cloud, "submit", str(photo(tmp_path, f"guest_{n}.png", 10 + n)),
+                   "--feature", "draw_me", env=ENV)
+        assert done.code == 0, done
+    doc = run(home, *cloud, "refresh", "--json", env=ENV).json()
+    price = 150  # the demo cloud's Draw Me price, in cents
+    assert doc["forecast"]["photos_left"] == doc["balance_cents"] // price
+    assert doc["forecast"]["cents_per_hour"] > 0 and doc["forecast"]["runs_out_at"]
+    text = run(home, *cloud, "status").stdout
+    assert f"Lasts    ≈ {doc['balance_cents'] // price} photos left" in text
