@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 TASKBAR = 40  # physical pixels Windows keeps for the taskbar
@@ -29,6 +30,22 @@ def configure(width: int, height: int, scale: float, folder: Path) -> None:
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={path}"
     os.environ["QT_SCALE_FACTOR"] = f"{scale:g}"
     os.environ.pop("QT_ENABLE_HIGHDPI_SCALING", None)
+
+
+def wait_for(predicate: Callable[[], object], timeout_ms: int = 30_000) -> None:
+    """Spin Qt's event loop until `predicate` holds; these tools drive the real app, whose
+    workers answer through queued signals."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(lambda: predicate() and loop.quit())
+    timer.start(50)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    timer.stop()
+    if not predicate():
+        raise SystemExit("timed out waiting for the app")
 
 
 def main() -> int:
@@ -47,7 +64,7 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
-    from PySide6.QtCore import QEventLoop, QPoint, QTimer
+    from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication
 
     from app.core.alerts import Alert
@@ -61,17 +78,6 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     tag = f"{args.width}x{args.height}@{round(args.scale * 100)}"
     problems: list[str] = []
     surfaces: dict[str, str] = {}
-
-    def wait_for(predicate, timeout_ms: int = 20_000) -> None:
-        loop = QEventLoop()
-        timer = QTimer()
-        timer.timeout.connect(lambda: predicate() and loop.quit())
-        timer.start(50)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-        timer.stop()
-        if not predicate():
-            raise SystemExit("timed out waiting for the app")
 
     def settle() -> None:
         for _ in range(3):
