@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TASKBAR = 40  # physical pixels Windows keeps for the taskbar
 
@@ -46,6 +47,16 @@ def wait_for(predicate: Callable[[], object], timeout_ms: int = 30_000) -> None:
     timer.stop()
     if not predicate():
         raise SystemExit("timed out waiting for the app")
+
+
+def quit_app(monitor: Any) -> None:
+    """Quit without the question, wait for the worker thread, then free the widgets."""
+    done: list[bool] = []
+    monitor.thread.finished.connect(lambda: done.append(True))
+    monitor.confirm_quit = lambda _warning: True
+    monitor.quit()
+    wait_for(lambda: bool(done))
+    monitor.dispose()
 
 
 def main() -> int:
@@ -133,12 +144,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     check("tray-menu", menu)
     menu.hide()
 
-    done: list[bool] = []
-    monitor.thread.finished.connect(lambda: done.append(True))
-    monitor.confirm_quit = lambda _warning: True
-    monitor.quit()
-    wait_for(lambda: bool(done))
-    monitor.dispose()
+    quit_app(monitor)
     return {"screen": [screen.width(), screen.height()], "surfaces": surfaces,
             "problems": problems}
 

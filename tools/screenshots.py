@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.screen_check import configure, wait_for
+from tools.screen_check import configure, quit_app, wait_for
 
 
 def main() -> int:
@@ -95,12 +95,7 @@ def shoot(out: Path, home: Path) -> None:
     save(menu, "tray-menu.png")
     menu.hide()
 
-    done: list[bool] = []
-    monitor.thread.finished.connect(lambda: done.append(True))
-    monitor.confirm_quit = lambda _warning: True
-    monitor.quit()
-    wait_for(lambda: bool(done))
-    monitor.dispose()
+    quit_app(monitor)
 
 
 if __name__ == "__main__":
