@@ -85,7 +85,8 @@ def main(argv: list[str]) -> int:
     if task == "test":
         py = ensure_env("[test]")
         ensure_desktop_test_packages()
-        lint = subprocess.call([str(py), "-m", "ruff", "check", "app", "tests", "benchmarks"])
+        lint = subprocess.call([str(py), "-m", "ruff", "check", "app", "tests", "benchmarks",
+                               "tools"])
         if lint != 0:
             print("dev.py: ruff found problems (above)", file=sys.stderr)
             return lint

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.core.conditions import Condition, assess
 from app.core.errors import AuthFailed, CaptivePortal, CloudUnavailable, CloudUnreachable
-from app.core.tray_state import TrayState, tray_state
 from app.runtime import Options, Runtime
 from tests.conftest import wait_until
 
@@ -101,7 +101,7 @@ def test_cache_survives_restart_and_outage(demo_cloud, runtime_for, home):
     assert view.balance_cents == balance
     assert view.stale and view.offline
     assert "connect" in (view.last_error or "").lower()
-    assert tray_state(view) is TrayState.STALE
+    assert assess(view, view.as_of).worst is Condition.OFFLINE
 
 
 def test_wrong_token_is_an_auth_problem_the_operator_must_fix(demo_cloud, runtime_for):
@@ -110,7 +110,8 @@ def test_wrong_token_is_an_auth_problem_the_operator_must_fix(demo_cloud, runtim
     assert isinstance(outcome.error, AuthFailed)
     assert "not-the-token" not in str(outcome.error)
     view = runtime.view()
-    assert view.error_kind == "auth" and tray_state(view) is TrayState.ATTENTION
+    assert view.error_kind == "auth"
+    assert assess(view, view.failing_since).worst is Condition.NEEDS_ATTENTION
 
 
 def test_revoked_token_says_expired(demo_cloud, runtime_for):

@@ -2,7 +2,8 @@
 
 Each alert has a key; the caller remembers keys already shown (in the store, so a restart does not
 repeat them) and drops alerts whose key it has seen. Transitions (low balance, lost trust) are
-keyed by episode so a new episode notifies again.
+keyed by episode so a new episode notifies again. An alert about a condition is `lasting`: the
+window keeps it listed while its key is active and drops it once the condition clears.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.forecast import Forecast
 from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
 from app.core.money import dollars
-from app.core.status import StatusView, age_text, iso
+from app.core.status import StatusView, age_text, clock_text, duration_text, iso
 
 UPCOMING_RENEWAL = timedelta(days=3)
+# Venue Wi-Fi drops for seconds all the time; the icon shows those. A notification is for an
+# outage long enough that photos wait and the balance drifts (Settings can change it).
+OFFLINE_NOTICE_AFTER = timedelta(seconds=60)
 # The first sync of a new cache brings months of history: only entries this recent are news.
 NEWS_WINDOW = timedelta(days=1)
 
@@ -25,10 +30,12 @@ class Alert:
     title: str
     message: str
     severity: str = "warning"  # "info" | "warning" | "critical"
+    lasting: bool = False  # about a condition: listed while its key is active
 
 
 def alerts_for(
-    view: StatusView, new_entries: list[LedgerEntry], now: datetime
+    view: StatusView, new_entries: list[LedgerEntry], now: datetime,
+    offline_after: timedelta = OFFLINE_NOTICE_AFTER,
 ) -> list[Alert]:
     found: list[Alert] = []
     if view.low_balance and view.balance_cents is not None and view.as_of is not None:
@@ -39,6 +46,22 @@ def alerts_for(
                 message=f"{dollars(view.balance_cents)} left (below "
                 f"{dollars(view.low_balance_cents)}), {age_text(view.as_of, now)}. "
                 "All booths on the account share this balance.",
+                lasting=True,
+            )
+        )
+    contact = view.contact
+    if view.offline and contact.failing_since is not None and (
+            now - contact.failing_since >= offline_after):
+        portal = contact.kind == "captive_portal"
+        found.append(
+            Alert(
+                key=f"offline:{iso(contact.failing_since)}",
+                title="Wi-Fi login page in the way" if portal else "Cloud unreachable",
+                message=f"No contact with the cloud since {clock_text(contact.failing_since, now)}"
+                + (": open a browser and log in to the venue network." if portal else ".")
+                + " Photos wait safely in the queue; the balance shown is "
+                f"{age_text(view.as_of, now, current=False)}.",
+                lasting=True,
             )
         )
     if view.untrusted and view.failing_since is not None:
@@ -46,9 +69,11 @@ def alerts_for(
             Alert(
                 key=f"untrusted:{iso(view.failing_since)}",
                 title="Balance can no longer be trusted",
-                message=f"No answer from the cloud since {age_text(view.failing_since, now)[6:]}:"
-                f" the balance shown is {age_text(view.as_of, now)}. {view.last_error or ''}",
+                message=f"No confirmed balance since {clock_text(view.failing_since, now)}: "
+                f"the figure shown is {age_text(view.as_of, now, current=False)}. Other booths "
+                "may have spent credits meanwhile.",
                 severity="critical",
+                lasting=True,
             )
         )
     for entry in new_entries:
@@ -86,6 +111,7 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 "payment method is credits. Switch to a card in the dashboard to keep credits "
                 "for AI.",
                 severity="info",
+                lasting=True,
             )
         )
     if acct.status in (AccountStatus.EXPIRED, AccountStatus.SUSPENDED) and acct.grace_ends_at:
@@ -98,6 +124,7 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 f"{acct.grace_ends_at.astimezone():%d %b} ({max(0, left.days)} days), the account "
                 f"closes and {view.balance_text()} in credits is removed.",
                 severity="critical",
+                lasting=True,
             )
         )
     if acct.status is AccountStatus.CLOSED:
@@ -108,6 +135,7 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 message="Contact support now: credits are sometimes restored if you act within "
                 "days.",
                 severity="critical",
+                lasting=True,
             )
         )
     return found
@@ -121,3 +149,40 @@ def fresh_alerts(current: list[Alert], active_before: set[str]) -> tuple[list[Al
     """
     active = {a.key for a in current}
     return [a for a in current if a.key not in active_before], active
+
+
+def ended_alerts(active_before: set[str], active_now: set[str], now: datetime) -> list[Alert]:
+    """Conditions that were notified and have cleared, which the operator should hear about:
+    the cloud being back after an outage that was announced."""
+    found = []
+    for key in sorted(active_before - active_now):
+        kind, _, since_text = key.partition(":")
+        if kind != "offline":
+            continue
+        since = _parse(since_text)
+        lasted = f" after {duration_text((now - since).total_seconds())}" if since else ""
+        found.append(Alert(f"online:{since_text}", "Cloud reachable again",
+                           f"The cloud answers again{lasted}. Queued photos are being sent and "
+                           "the balance is refreshed.", "info"))
+    return found
+
+
+def _parse(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
+    """Credits that will not last until the event ends, at the fleet's pace (keyed by the
+    hour it runs out, so a faster night warns again)."""
+    if forecast is None or not forecast.before_end or forecast.runs_out_at is None:
+        return []
+    when = forecast.runs_out_at.astimezone().strftime("%H:%M")
+    return [Alert(
+        key=f"runs-out:{forecast.runs_out_at.astimezone():%Y-%m-%dT%H}",
+        title="Credits run out before the event ends",
+        message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
+        f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",
+        severity="critical", lasting=True)]

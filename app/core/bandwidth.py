@@ -24,12 +24,12 @@ from app.core.bandwidth_rate import (
     upper_hull_slope,
 )
 from app.core.errors import MonitorError
-from app.core.status import age_text
+from app.core.status import iso
 
 __all__ = [
     "BITS_PER_BYTE", "BandwidthProbe", "CancelFlag", "Estimate", "Preflight", "PreflightResult",
     "ProbeCancelled", "ProbeLink", "ProbePolicy", "ProbeStore", "RateWatcher", "Sample",
-    "Transfer", "Verdict", "combine", "fresh_enough", "link_text", "mbps", "offline_result",
+    "Transfer", "Verdict", "combine", "fresh_enough", "mbps", "offline_result",
     "upper_hull_slope",
 ]
 
@@ -77,28 +77,19 @@ class PreflightResult:
             "bytes_down": self.bytes_down,
             "seconds": round(self.seconds, 3),
             "method": self.method,
-            "measured_at": self.measured_at.isoformat(),
+            "measured_at": iso(self.measured_at),
             "reason": self.reason,
             "details": self.details,
         }
 
     def summary(self) -> str:
-        up = "-" if self.upload_mbps is None else f"{self.upload_mbps:.1f}"
-        down = "-" if self.download_mbps is None else f"{self.download_mbps:.1f}"
-        need = f"{self.threshold_mbps:g}"
-        text = f"{self.verdict.value}: up {up} Mbps, down {down} Mbps (need {need})"
+        """'slow: up 2.1 Mbps, download not measured (AI needs 5 Mbps)'."""
+        up = ("upload not measured" if self.upload_mbps is None
+              else f"up {self.upload_mbps:.1f} Mbps")
+        down = ("download not measured" if self.download_mbps is None
+                else f"down {self.download_mbps:.1f} Mbps")
+        text = f"{self.verdict.value}: {up}, {down} (AI needs {self.threshold_mbps:g} Mbps)"
         return f"{text}: {self.reason}" if self.reason else text
-
-
-def link_text(result: PreflightResult | None, now: datetime) -> str:
-    """One line for the tray menu: 'Upload 6.2 Mbps (ok), as of 14:02, 3 min ago'."""
-    if result is None:
-        return "Connection not checked yet"
-    when = age_text(result.measured_at, now)
-    if result.verdict is Verdict.OFFLINE:
-        return f"Connection check failed, {when}"
-    up = "-" if result.upload_mbps is None else f"{result.upload_mbps:.1f} Mbps"
-    return f"Upload {up} ({result.verdict.value}), {when}"
 
 
 def _round(value: float | None) -> float | None:

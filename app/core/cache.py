@@ -27,11 +27,41 @@ class SyncHealth:
     ledger_cursor: str | None = None
 
 
+# Failures that mean the cloud could not be reached, or answered with an outage: they make the
+# link "down" for everyone. Any other answer (even a refused token) proves the link works.
+CONTACT_FAILURES = ("offline", "captive_portal", "unavailable")
+UNREACHABLE = ("offline", "captive_portal")
+
+
+@dataclass(frozen=True)
+class CloudContact:
+    """How the last call to the cloud went, whoever made it (balance sync, an AI job, a
+    connection check, the tray or a command-line run): one link state that every surface shows.
+
+    `failing_since` is the first failure after the last success; `kind` is one of
+    CONTACT_FAILURES while failing."""
+
+    ok_at: datetime | None = None
+    failing_since: datetime | None = None
+    kind: str | None = None
+    message: str | None = None
+    source: str | None = None  # sync | jobs | probe
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
+
+    @property
+    def unreachable(self) -> bool:
+        return self.failing and self.kind in UNREACHABLE
+
+
 @dataclass(frozen=True)
 class CachedState:
     account: Account | None = None
     balance_cents: int | None = None
     health: SyncHealth = field(default_factory=SyncHealth)
+    contact: CloudContact = field(default_factory=CloudContact)
 
 
 class CacheStore(Protocol):
@@ -46,3 +76,7 @@ class CacheStore(Protocol):
     def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None: ...
 
     def recent_entries(self, limit: int) -> list[LedgerEntry]: ...
+
+    def record_contact(self, at: datetime, source: str, kind: str | None = None,
+                       message: str | None = None) -> None:
+        """kind None (or not one of CONTACT_FAILURES): the cloud answered."""

@@ -6,26 +6,28 @@ episode ended, so a busy operator sees one line per problem, not one per photo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.alerts import Alert
 from app.core.jobs import FINAL, JobState, QueueCounts
 
 DRAINED_MIN_BACKLOG = 5  # fewer than this is normal traffic, not a backlog worth announcing
-
-
-@dataclass(frozen=True)
-class Notice:
-    key: str
-    title: str
-    message: str
-    severity: str = "warning"  # info | warning | critical
+Notice = Alert  # the queue's notices are alerts like any other
 
 
 def badge_text(counts: QueueCounts) -> str:
     """The tray badge: how many photos are not finished yet ('' when none)."""
     n = counts.open
     return "" if n == 0 else ("99+" if n > 99 else str(n))
+
+
+def queue_line(counts: QueueCounts) -> str:
+    """'3 photos queued, 1 held' for the tray and `status` ('' when nothing is open)."""
+    if not counts.open:
+        return ""
+    held = counts.count(JobState.HELD)
+    line = f"{counts.open} photo{'s' if counts.open != 1 else ''} queued"
+    return line + (f", {held} held" if held else "")
 
 
 def quit_warning(counts: QueueCounts) -> str | None:
@@ -59,7 +61,8 @@ class QueueWatch:
         if held and not self._held:
             out.append(Notice("held", "Slow link: photos held",
                               f"{held} photo{'s' if held != 1 else ''} held until the link "
-                              "recovers. Use 'Send anyway' in the queue window to send now."))
+                              "recovers. 'Send anyway' in the AI jobs tab sends them now.",
+                              lasting=True))
         self._held = held
 
         pause = counts.pause
@@ -68,7 +71,7 @@ class QueueWatch:
                      else "AI jobs paused: the cloud refused the token")
             out.append(Notice(f"paused:{pause.kind}", title,
                               f"{pause.message} Queued photos are kept and sent once this "
-                              "is fixed.", "critical"))
+                              "is fixed.", "critical", lasting=True))
         self._paused_kind = pause.kind if pause else None
 
         self._peak_open = max(self._peak_open, counts.open)
@@ -89,5 +92,14 @@ class QueueWatch:
                               f"{counts.open} photo{'s' if counts.open != 1 else ''} waiting and "
                               f"none finished for {minutes} min. "
                               + (counts.pause.message if counts.pause else
-                                 "Check the venue network."), "critical"))
+                                 "Check the venue network."), "critical", lasting=True))
         return out
+
+    def active_keys(self) -> set[str]:
+        """Keys of the lasting notices whose condition still holds."""
+        keys = {"held"} if self._held else set()
+        if self._paused_kind:
+            keys.add(f"paused:{self._paused_kind}")
+        if self._stuck_shown:
+            keys.add("stuck")
+        return keys

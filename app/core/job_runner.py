@@ -104,16 +104,28 @@ class LinkCheck(Protocol):
     def check(self) -> LinkReport: ...
 
 
+# Preflight failures that are about the account, not the connection (error class names).
+NOT_THE_LINK = frozenset({"NotConfigured", "AuthFailed"})
+
+
 class PreflightLink:
     """The bandwidth preflight as the job path sees it: a fresh enough result is reused, so a
     burst of photos costs one probe, not one per photo."""
 
-    def __init__(self, preflight: Preflight, max_age_seconds: float):
-        self._preflight = preflight
+    def __init__(self, preflight: Preflight | Callable[[], Preflight], max_age_seconds: float):
+        # A factory is asked at each check, so a "needed speed" changed in Settings applies
+        # to the next photo rather than after a restart.
+        self._current: Callable[[], Preflight] = (
+            (lambda: preflight) if hasattr(preflight, "check") else preflight)  # type: ignore
         self._max_age = max_age_seconds
 
     def check(self) -> LinkReport:
-        result = self._preflight.check(self._max_age)
+        result = self._current().check(self._max_age)
+        if result.verdict is Verdict.OFFLINE and result.details.get("error") in NOT_THE_LINK:
+            # No token, or a refused one: the check says nothing about the link. Going on lets
+            # the send meet the same error, which pauses the queue for the operator, instead of
+            # waiting for a link that is fine.
+            return LinkReport(LinkVerdict.OK, result.reason)
         verdict = {Verdict.SLOW: LinkVerdict.SLOW, Verdict.OFFLINE: LinkVerdict.OFFLINE}.get(
             result.verdict, LinkVerdict.OK)  # marginal is sent: within the error of the probe
         if verdict is LinkVerdict.OFFLINE and result.reason:
@@ -209,7 +221,7 @@ class JobRunner:
         note = f"upload started (attempt {job.attempts + 1})"
         if slow is not None:
             note += f"; the link is slow ({slow.summary}), sent anyway by setting"
-        return self._move(job, owner, JobState.SENDING, note=note), data, slow
+        return self._move(job, owner, JobState.SENDING, note=note, sends=job.sends + 1), data, slow
 
     def _submit(self, job: Job, owner: str, data: bytes | None) -> Job:
         # Sent before this step: reclaimed in "sending" (no bytes read yet), or an earlier

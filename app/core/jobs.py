@@ -25,6 +25,7 @@ from app.core.errors import (
     RequestRejected,
     StorageError,
 )
+from app.core.status import iso
 
 
 class JobState(str, enum.Enum):
@@ -37,6 +38,7 @@ class JobState(str, enum.Enum):
     FAILED = "failed"  # permanent, with a reason
     GIVEN_UP = "given_up"  # the retry budget ran out; the operator may retry
     REMOVED = "removed"  # the operator took it off the queue (its history is kept)
+    DUPLICATE = "duplicate"  # the same photo as an earlier job: recorded, never sent
 
 
 # The engine works on these; "held" waits for the link or the operator.
@@ -44,7 +46,8 @@ WORKABLE = frozenset({JobState.PENDING, JobState.SENDING, JobState.WAITING_RESUL
                       JobState.DOWNLOADING})
 # Not finished yet: counted in the tray badge and in the warning before quitting.
 OPEN = WORKABLE | {JobState.HELD}
-FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP, JobState.REMOVED})
+FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP, JobState.REMOVED,
+                   JobState.DUPLICATE})
 
 _S = JobState
 # Same-state entries are retries and polls: they are recorded too (an attempt is a fact).
@@ -64,6 +67,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     _S.FAILED: frozenset({_S.PENDING, _S.REMOVED}),
     _S.SUCCEEDED: frozenset({_S.REMOVED}),
     _S.REMOVED: frozenset(),
+    _S.DUPLICATE: frozenset({_S.REMOVED}),
 }
 
 
@@ -228,6 +232,9 @@ class Job:
     cloud_created_at: datetime | None = None
     cloud_ended_at: datetime | None = None
     first_sent_at: datetime | None = None  # the first upload attempt (booth clock)
+    superseded_by: str | None = None  # the new run an operator retry made of this photo
+    duplicate_of: str | None = None  # DUPLICATE rows: the job that has this very photo
+    sends: int = 0  # how many times the upload started (what "tries" means to a person)
 
     @property
     def is_open(self) -> bool:
@@ -245,6 +252,8 @@ class Job:
             "finished_at": _iso(self.finished_at), "retry_of": self.retry_of,
             "cloud_created_at": _iso(self.cloud_created_at),
             "cloud_ended_at": _iso(self.cloud_ended_at),
+            "superseded_by": self.superseded_by, "duplicate_of": self.duplicate_of,
+            "sends": self.sends,
         }
         if events is not None:
             doc["events"] = [e.to_json() for e in events]
@@ -268,7 +277,7 @@ class JobEvent:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    return iso(moment)  # one format in every JSON output: RFC 3339 UTC with "Z"
 
 
 @dataclass(frozen=True)
@@ -297,9 +306,9 @@ class QueueCounts:
         return {
             "open": self.open,
             **{s.value: self.by_state.get(s.value, 0) for s in JobState},
-            "oldest_open_at": self.oldest_open_at.isoformat() if self.oldest_open_at else None,
+            "oldest_open_at": iso(self.oldest_open_at),
             "paused": None if self.pause is None else {
                 "kind": self.pause.kind, "message": self.pause.message,
-                "since": self.pause.since.isoformat(),
+                "since": iso(self.pause.since),
             },
         }

@@ -22,7 +22,7 @@ from app.core.errors import (
     SecretStoreError,
 )
 from app.core.money import dollars
-from app.core.refund_letter import feature_label, utc_text
+from app.core.refund_letter import feature_label
 from app.core.refund_rules import RulePolicy
 from app.core.refunds import Claim
 from app.core.status import iso
@@ -209,8 +209,7 @@ def refunded_alert(claim: Claim) -> Alert:
     return Alert(
         key=f"refund-refunded:{claim.id}",
         title="Credits refunded",
-        message=f"{back} is back for the {feature_label(claim.feature)} job charged "
-        f"{utc_text(claim.charged_at)} UTC.",
+        message=f"{back} is back for {_job(claim)} charged at {local_text(claim.charged_at)}.",
         severity="info",
     )
 
@@ -219,9 +218,19 @@ def rejected_alert(claim: Claim) -> Alert:
     return Alert(
         key=f"refund-rejected:{claim.id}",
         title="Refund request rejected",
-        message=f"{dollars(claim.amount_cents)} for the {feature_label(claim.feature)} job "
-        f"charged {utc_text(claim.charged_at)} UTC: {claim.resolution or 'no reason given'}",
+        message=f"{dollars(claim.amount_cents)} for {_job(claim)} charged at "
+        f"{local_text(claim.charged_at)}: {claim.resolution or 'no reason given'}",
     )
+
+
+def _job(claim: Claim) -> str:
+    photo = f" ({claim.photo})" if claim.photo else ""
+    return f"the {feature_label(claim.feature)} photo{photo}"
+
+
+def local_text(moment: datetime) -> str:
+    """What the operator reads: the PC's local time (letters and exports keep UTC)."""
+    return moment.astimezone().strftime("%d %b %H:%M")
 
 
 def problem_alert(channel: Channel, kind: str, message: str, waiting: int) -> Alert:

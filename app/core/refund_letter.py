@@ -22,7 +22,8 @@ from app.core.money import dollars
 from app.core.refunds import FIELDS, Claim, Rule, claim_json
 from app.core.status import iso
 
-ATTACHMENT_COLUMNS = ("claim_id", "account_email", "booth_name", "feature", "amount_cents",
+ATTACHMENT_COLUMNS = ("claim_id", "account_email", "booth_name", "photo", "feature",
+                      "amount_cents",
                       "submitted_at", "charged_at", "failed_at", "ledger_entry_id",
                       "cloud_job_id", "job_idempotency_key", "error", "reason")
 
@@ -77,6 +78,7 @@ def compose(claims: Sequence[Claim], account_email: str, booth_name: str) -> Let
         lines += [
             f"{number}. {feature_label(claim.feature)}, {dollars(claim.amount_cents)}, "
             f"usage history entry {claim.ledger_entry_id}",
+            f"   Photo:       {claim.photo or 'not known'}",
             f"   Submitted:   {_utc(claim.submitted_at)}",
             f"   Charged:     {_utc(claim.charged_at)}",
             f"   {'Given up:' if claim.rule is Rule.NO_RESULT else 'Failed:':<13}"
@@ -124,7 +126,7 @@ def _table(claims: Sequence[Claim]) -> list[str]:
 def _attachment_row(claim: Claim, account_email: str, booth_name: str) -> dict[str, Any]:
     return {
         "claim_id": claim.id, "account_email": account_email, "booth_name": booth_name or None,
-        "feature": claim.feature, "amount_cents": claim.amount_cents,
+        "photo": claim.photo, "feature": claim.feature, "amount_cents": claim.amount_cents,
         "submitted_at": iso(claim.submitted_at), "charged_at": iso(claim.charged_at),
         "failed_at": iso(claim.failed_at), "ledger_entry_id": claim.ledger_entry_id,
         "cloud_job_id": claim.cloud_job_id, "job_idempotency_key": claim.job_key,
@@ -132,9 +134,15 @@ def _attachment_row(claim: Claim, account_email: str, booth_name: str) -> dict[s
     }
 
 
+# Times in the export are UTC (RFC 3339 with Z); the header says so for whoever opens it.
+TIME_FIELDS = {"submitted_at", "charged_at", "failed_at", "filed_at", "refunded_at"}
+
+
 def export_csv(claims: Sequence[Claim]) -> str:
     """The operator's export: every field `refunds --json` shows, one claim per row."""
-    return _csv([claim_json(c) for c in claims], FIELDS)
+    header = {f: f"{f}_utc" if f in TIME_FIELDS else f for f in FIELDS}
+    rows = [{header[k]: v for k, v in claim_json(c).items() if k in header} for c in claims]
+    return _csv(rows, [header[f] for f in FIELDS])
 
 
 def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -117,6 +117,7 @@ def _claim(rule: Rule, job: JobOutcome, entry: LedgerEntry, now: datetime,
         created_at=now, updated_at=now, job_id=job.job_id,
         cloud_job_id=entry.job_id or job.cloud_job_id, job_key=job.idempotency_key,
         submitted_at=job.submitted_at, failed_at=failed_at, error=job.error, hold_until=hold,
+        photo=job.photo,
     )
 
 

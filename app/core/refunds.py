@@ -91,6 +91,7 @@ class JobOutcome:
     ended_at: datetime | None = None  # when it failed or was given up
     charged_cents: int | None = None  # what the cloud said it charged, if it said
     error: str | None = None  # the last error the booth saw
+    photo: str | None = None  # the photo's file name, so a claim can be matched to a guest
 
 
 class JobRecords(Protocol):
@@ -140,6 +141,7 @@ class Claim:
     refund_entry_id: str | None = None
     refunded_cents: int | None = None
     refunded_at: datetime | None = None
+    photo: str | None = None  # the photo's file name (the guest's picture)
 
     @property
     def is_open(self) -> bool:
@@ -147,9 +149,10 @@ class Claim:
 
 
 # Field order of `refunds --json`, the CSV export and the attachments.
-FIELDS = ("id", "job_id", "feature", "amount_cents", "submitted_at", "charged_at", "failed_at",
-          "filed_at", "channel", "status", "ledger_entry_id", "cloud_job_id", "job_key", "rule",
-          "error", "remote_id", "resolution", "refund_entry_id", "refunded_cents", "refunded_at")
+FIELDS = ("id", "photo", "job_id", "feature", "amount_cents", "submitted_at", "charged_at",
+          "failed_at", "filed_at", "channel", "status", "ledger_entry_id", "cloud_job_id",
+          "job_key", "rule", "error", "remote_id", "resolution", "refund_entry_id",
+          "refunded_cents", "refunded_at")
 
 
 def claim_json(claim: Claim) -> dict[str, Any]:

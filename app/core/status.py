@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from app.core.cache import CachedState
+from app.core.cache import CachedState, CloudContact
 from app.core.model import Account
 from app.core.money import dollars
 
@@ -37,6 +37,9 @@ class StatusView:
     last_error: str | None
     error_kind: str | None
     failing_since: datetime | None
+    # Since when the figure is not current (None while it is), and the shared link state.
+    stale_since: datetime | None = None
+    contact: CloudContact = field(default_factory=CloudContact)
 
     @property
     def account_email(self) -> str | None:
@@ -63,6 +66,8 @@ class StatusView:
             "last_error": self.last_error,
             "error_kind": self.error_kind,
             "failing_since": iso(self.failing_since),
+            "stale_since": iso(self.stale_since),
+            "offline_since": iso(self.contact.failing_since) if self.offline else None,
         }
 
 
@@ -73,50 +78,74 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def build_view(state: CachedState, now: datetime, settings: ViewSettings) -> StatusView:
-    health = state.health
+    health, contact = state.health, state.contact
     as_of = health.confirmed_at
     age = None if as_of is None else max(0.0, (now - as_of).total_seconds())
-    failing = health.failing_since is not None
-    offline = failing and health.last_error_kind in ("offline", "captive_portal")
-    too_old = age is None or age > settings.stale_after.total_seconds()
+    # Offline is about the link, whoever found it down (sync, a job, a connection check); the
+    # figure is not current while anything fails, or once it is older than stale_after.
+    offline = contact.unreachable
+    too_old_at = None if as_of is None else as_of + settings.stale_after
+    too_old = too_old_at is None or now > too_old_at
+    failures = [t for t in (health.failing_since, contact.failing_since) if t is not None]
+    failing_since = min(failures) if failures else None
+    stale_since = min([*failures, *([too_old_at] if too_old and too_old_at else [])],
+                      default=None)
     untrusted = as_of is None or (
-        failing and health.failing_since is not None
-        and now - health.failing_since >= settings.untrusted_after
-    )
+        failing_since is not None and now - failing_since >= settings.untrusted_after)
+    sync_failing = health.failing_since is not None
     balance = state.balance_cents
     return StatusView(
         balance_cents=balance,
         as_of=as_of,
         age_seconds=age,
-        stale=failing or too_old,
+        stale=bool(failures) or too_old,
         offline=offline,
         untrusted=untrusted,
         low_balance=balance is not None and balance < settings.low_balance_cents,
         account=state.account,
         cloud_url=settings.cloud_url,
         low_balance_cents=settings.low_balance_cents,
-        last_error=health.last_error if failing else None,
-        error_kind=health.last_error_kind if failing else None,
-        failing_since=health.failing_since,
+        last_error=health.last_error if sync_failing else contact.message,
+        error_kind=health.last_error_kind if sync_failing else contact.kind,
+        failing_since=failing_since,
+        stale_since=stale_since,
+        contact=contact,
     )
 
 
-def age_text(as_of: datetime | None, now: datetime) -> str:
-    """'as of 14:02, 3 min ago' in the PC's local time; the date is added once it is not today."""
+def age_text(as_of: datetime | None, now: datetime, *, current: bool = True) -> str:
+    """'as of 14:02, 3 min ago' in the PC's local time; the date is added once it is not today.
+    'just now' is only said of a figure that is current: beside "not current" it would read as
+    a contradiction, so a young figure that is not current is 'under a minute' old."""
     if as_of is None:
         return "never confirmed by the cloud"
-    local = as_of.astimezone()
-    seconds = max(0, int((now - as_of).total_seconds()))
+    return f"as of {clock_text(as_of, now)}, {ago_text(as_of, now, current=current)}"
+
+
+def ago_text(moment: datetime, now: datetime, *, current: bool = True) -> str:
+    seconds = max(0, int((now - moment).total_seconds()))
     if seconds < 60:
-        ago = "just now"
-    elif seconds < 3600:
-        ago = f"{seconds // 60} min ago"
-    elif seconds < 86400:
+        # Tooltips and menus are redrawn once a minute: a seconds count would go stale.
+        return "just now" if current else "under a minute ago"
+    return f"{duration_text(seconds)} ago"
+
+
+def duration_text(seconds: float) -> str:
+    """'40 s', '3 min', '2 h 5 min', '3 days'."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
         hours, minutes = divmod(seconds // 60, 60)
-        ago = f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
-    else:
-        days = seconds // 86400
-        ago = f"{days} day{'s' if days > 1 else ''} ago"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days = seconds // 86400
+    return f"{days} day{'s' if days > 1 else ''}"
+
+
+def clock_text(moment: datetime, now: datetime) -> str:
+    """14:02 in local time, or '03 Dec 14:02' when it is not today."""
+    local = moment.astimezone()
     same_day = local.date() == now.astimezone().date()
-    stamp = local.strftime("%H:%M") if same_day else local.strftime("%d %b %H:%M")
-    return f"as of {stamp}, {ago}"
+    return local.strftime("%H:%M") if same_day else local.strftime("%d %b %H:%M")

@@ -32,6 +32,38 @@ def points_from_results(results: Iterable[PreflightResult], direction: str = "up
     return [(r.measured_at, getattr(r, key)) for r in results]
 
 
+class RateScale:
+    """Where a rate goes on the chart's y axis. Linear while the readings stay within a few
+    times the threshold; logarithmic beyond, so a 300 Mbps office line and a 1.5 Mbps venue
+    link share one chart without 1.5 looking like 5."""
+
+    def __init__(self, rates: Sequence[float], threshold: float):
+        top = nice_ceiling(max([threshold * 2, *(r * 1.15 for r in rates)]))
+        self.log = top > threshold * 8
+        low = min([threshold / 10, *(r / 1.5 for r in rates if r > 0)])
+        self.low = 10 ** math.floor(math.log10(max(low, 0.01))) if self.log else 0.0
+        self.top = top
+
+    def share(self, rate: float) -> float:
+        """0 at the bottom of the plot, 1 at the top."""
+        rate = min(max(rate, self.low), self.top)
+        if not self.log:
+            return rate / self.top
+        span = math.log10(self.top) - math.log10(self.low)
+        return (math.log10(max(rate, self.low)) - math.log10(self.low)) / span
+
+    def ticks(self, threshold: float) -> list[float]:
+        """Axis labels; the threshold gets its own, in its colour."""
+        if not self.log:
+            marks = [self.top * i / 2 for i in range(3)]
+        else:
+            marks, value = [self.top], self.low
+            while value <= self.top * 1.001:
+                marks.append(value)
+                value *= 10
+        return sorted(set(marks) - {threshold})
+
+
 def nice_ceiling(value: float) -> float:
     """1, 2, 5 x a power of ten: round axis labels."""
     if value <= 0:
@@ -69,9 +101,8 @@ class BandwidthChart(QWidget):
     def _plot_rect(self) -> QRectF:
         return QRectF(44, 20, max(10, self.width() - 58), max(10, self.height() - 42))
 
-    def _y_max(self, visible: list[Point]) -> float:
-        rates = [m for _, m in visible if m is not None]
-        return nice_ceiling(max([self._threshold * 2, *(r * 1.15 for r in rates)]))
+    def scale(self, visible: list[Point]) -> RateScale:
+        return RateScale([m for _, m in visible if m is not None], self._threshold)
 
     # -- painting -----------------------------------------------------------------------------
 
@@ -83,20 +114,24 @@ class BandwidthChart(QWidget):
         start = now - timedelta(hours=self.hours)
         visible = [p for p in self._points if start <= p[0] <= now]
         rect = self._plot_rect()
-        y_max = self._y_max(visible)
+        scale = self.scale(visible)
 
         def x_of(moment: datetime) -> float:
             share = (moment - start).total_seconds() / (self.hours * 3600)
             return rect.left() + share * rect.width()
 
         def y_of(rate: float) -> float:
-            return rect.bottom() - min(rate, y_max) / y_max * rect.height()
+            return rect.bottom() - scale.share(rate) * rect.height()
 
-        self._axes(painter, rect, y_max)
-        self._threshold_line(painter, rect, y_of(self._threshold))
+        self._axes(painter, rect, scale, y_of)
+        threshold_y = y_of(self._threshold)
+        self._threshold_line(painter, rect, threshold_y)
         if not visible:
+            # In the band above the threshold line, never across it.
+            band = QRectF(rect.left(), rect.top(), rect.width(),
+                          max(16.0, threshold_y - rect.top() - 18))
             painter.setPen(self.palette().placeholderText().color())
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
+            painter.drawText(band, Qt.AlignmentFlag.AlignCenter,
                              f"No connection checks in the last {self.hours:g} h")
             painter.end()
             return
@@ -118,12 +153,14 @@ class BandwidthChart(QWidget):
             self._marker(painter, QPointF(x_of(moment), y_of(rate or 0.0)), rate)
         painter.end()
 
-    def _axes(self, painter: QPainter, rect: QRectF, y_max: float) -> None:
+    def _axes(self, painter: QPainter, rect: QRectF, scale: RateScale, y_of) -> None:
         grid = QPen(self.palette().mid().color(), 0.6, Qt.PenStyle.DotLine)
         text = self.palette().text().color()
-        for i in range(3):
-            value = y_max * i / 2
-            y = rect.bottom() - rect.height() * i / 2
+        threshold_y = y_of(self._threshold)
+        for value in scale.ticks(self._threshold):
+            y = y_of(value)
+            if abs(y - threshold_y) < 14:
+                continue  # the threshold's own label sits there
             painter.setPen(grid)
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
             painter.setPen(text)
@@ -152,6 +189,9 @@ class BandwidthChart(QWidget):
         painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
         painter.drawText(QRectF(rect.left() + 4, y - 16, rect.width() - 8, 14),
                          Qt.AlignmentFlag.AlignLeft, f"{self._threshold:g} Mbps needed")
+        painter.drawText(QRectF(0, y - 8, rect.left() - 4, 16),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         f"{self._threshold:g}")
 
     def _marker(self, painter: QPainter, at: QPointF, rate: float | None) -> None:
         if rate is None:

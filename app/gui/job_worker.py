@@ -22,6 +22,7 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal, Slot
 from app.adapters.intake.hot_folder import FileBusy, HotFolderScanner
 from app.adapters.intake.local_trigger import LocalTrigger
 from app.core.errors import MonitorError
+from app.core.forecast import known_prices
 from app.core.job_notices import Notice, QueueWatch, badge_text
 from app.core.job_runner import LinkCheck, RunPolicy
 from app.core.jobs import Job, JobState, QueueCounts
@@ -32,6 +33,7 @@ from app.runtime import Runtime, utc_now
 log = logging.getLogger(__name__)
 
 RESCAN_MS = 30_000
+PRICE_ENTRIES = 200  # usage history read for the last price of each feature
 PUBLISH_MS = 150  # coalesce bursts of job changes into one redraw
 WATCH_MS = 60_000  # "stuck" is judged in minutes; no need to look more often
 SNAPSHOT_JOBS = 500
@@ -44,6 +46,8 @@ class QueueSnapshot:
     online: bool = True
     offline_reason: str = ""
     folders: JobFolders | None = None
+    prices: dict[str, int] = field(default_factory=dict)  # feature -> cents, last seen
+    notice_keys: frozenset[str] = frozenset()  # lasting notices whose condition still holds
 
     @property
     def badge(self) -> str:
@@ -54,6 +58,10 @@ class JobWorker(QObject):
     snapshot = Signal(object)  # QueueSnapshot
     notice = Signal(object)  # app.core.job_notices.Notice
     problem = Signal(str, str)
+    # A job finished (this booth's own spending moved the balance) or the cloud came back:
+    # the balance is worth a look now rather than at the next interval.
+    refresh_wanted = Signal()
+    link_changed = Signal()  # the job path lost the cloud or found it again
     ready = Signal()
     stopped = Signal()
     _engine_event = Signal(object)  # from engine threads to this thread
@@ -133,6 +141,23 @@ class JobWorker(QObject):
     def send_anyway(self, job_ids: list[str]) -> None:
         self._operator("send_anyway", job_ids, "Send anyway failed")
 
+    @Slot(str)
+    def link_recovered(self, summary: str) -> None:
+        """A connection check (the operator's, or any other) found the link fast enough:
+        held photos go now instead of waiting for the engine's own next look."""
+        jp = self._jp
+        if jp is None:
+            return
+        try:
+            released = jp.repo.release_held(utc_now(), f"the link recovered ({summary})")
+        except MonitorError as error:
+            self.problem.emit("Held photos not released", str(error))
+            return
+        if released:
+            log.info("released %d held photos after a good connection check", released)
+            jp.engine.wake()
+            self._schedule_publish()
+
     @Slot()
     def resume(self) -> None:
         if self._jp is not None:
@@ -183,6 +208,10 @@ class JobWorker(QObject):
                 continue
             scanner.taken(path)
             queued += int(intook.created)
+            job = intook.job
+            if intook.created and job is not None and job.state is JobState.DUPLICATE:
+                self.notice.emit(Notice(f"duplicate:{job.id}", "Same photo again",
+                                        f"{path.name}: {job.last_error}", "info"))
             if intook.quarantined_to is not None:
                 self.notice.emit(Notice(f"quarantine:{path.name}", "Photo set aside",
                                         f"{path.name}: {intook.reason} Moved to "
@@ -250,6 +279,11 @@ class JobWorker(QObject):
         elif event.kind == "slow_link" and event.job and event.job.state is not JobState.HELD:
             self.notice.emit(Notice("slow-sent", "Slow link", f"Sent anyway: {event.message}",
                                     "info"))
+        if event.kind in ("online", "offline"):
+            self.link_changed.emit()
+        if event.kind == "online" or (event.kind == "job" and event.job is not None and (
+                event.job.state in (JobState.SUCCEEDED, JobState.FAILED))):
+            self.refresh_wanted.emit()
         self._schedule_publish()
 
     def _schedule_publish(self) -> None:
@@ -264,6 +298,8 @@ class JobWorker(QObject):
         try:
             counts = jp.repo.counts()
             jobs = jp.repo.jobs(limit=SNAPSHOT_JOBS)
+            prices = known_prices(jp.cache.recent_entries(PRICE_ENTRIES),
+                                  [(j.feature, j.charged_cents) for j in jobs if j.charged_cents])
         except MonitorError as error:
             self.problem.emit("Cannot read the job queue", str(error))
             return
@@ -272,7 +308,8 @@ class JobWorker(QObject):
             log.info("notice: %s: %s", item.title, item.message)
             self.notice.emit(item)
         self.snapshot.emit(QueueSnapshot(counts, jobs, status.online, status.offline_reason,
-                                         jp.folders))
+                                         jp.folders, prices,
+                                         frozenset(self._watch.active_keys())))
 
 
 def _refresh_folders(jp: JobPath) -> JobFolders:

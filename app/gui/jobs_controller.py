@@ -31,6 +31,7 @@ LINK_NOTICES = ("held", "slow-sent")
 class JobsController(QObject):
     _start = Signal()
     _republish = Signal()  # ask the monitor worker for a new snapshot (link state changed)
+    _link_ok = Signal(str)  # a check found the link good: held photos may go
 
     def __init__(self, worker: MonitorWorker, window: StatusWindow, tray: TrayController,
                  on_alert: Callable[[Alert | Notice], None]):
@@ -47,7 +48,11 @@ class JobsController(QObject):
         self.jobs = JobWorker(worker.shared_runtime)
         self.jobs.moveToThread(self.thread)
         self._start.connect(self.jobs.start)
+        self._link_ok.connect(self.jobs.link_recovered)
         self._republish.connect(worker.publish)
+        # This booth's own spending moves the balance: refresh shortly after jobs settle.
+        self.jobs.refresh_wanted.connect(worker.refresh_soon)
+        self.jobs.link_changed.connect(worker.publish)
         worker.settings_applied.connect(self.jobs.apply_settings)
         self.jobs.snapshot.connect(self._on_queue)
         self.jobs.notice.connect(self._on_notice)
@@ -107,6 +112,8 @@ class JobsController(QObject):
         slow = result.verdict in (Verdict.SLOW, Verdict.OFFLINE)
         self._on_alert(Alert("", "Connection check", result.summary(),
                              "warning" if slow else "info"))
+        if result.verdict is Verdict.OK:
+            self._link_ok.emit(result.summary())
         self._republish.emit()
 
     def _on_link_failed(self, message: str) -> None:
@@ -123,6 +130,7 @@ class JobsController(QObject):
         self.counts, self.last_queue = snap.counts, snap
         self._tray.set_queue(snap.counts)
         self._window.queue_view.set_snapshot(snap)
+        self._window.set_queue(snap.counts, set(snap.notice_keys))
 
     def _on_notice(self, notice: Notice) -> None:
         self._on_alert(notice)

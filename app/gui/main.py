@@ -24,21 +24,25 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QMessageBox,
+    QSystemTrayIcon,
+    QWidget,
+)
 
 from app import APP_NAME
 from app.adapters.system.paths import resolve_paths
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
-from app.core.jobs import JobState
-from app.core.refunds import RefundSummary
-from app.core.status import age_text
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status_window import StatusWindow
+from app.gui.summary_dialog import SummaryDialog
 from app.gui.tray import TrayController
-from app.runtime import Options, start_logging, utc_now
+from app.runtime import Options, start_logging
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,9 @@ class MonitorApp(QObject):
     _settings = Signal(object, object)
     _demo = Signal(str, object)
     _network_hint = Signal()
+    _summarize = Signal(object)
+    _export_summary = Signal(str, object)
+    _geometry = Signal(object)
 
     def __init__(self, app: QApplication, options: Options, *, tray_available: bool,
                  backoff: Backoff | None = None):
@@ -86,7 +93,7 @@ class MonitorApp(QObject):
         self.snapshot: Snapshot | None = None
         self.tray_available = tray_available
         self._dialog: SettingsDialog | None = None
-        self._refund_summary = RefundSummary()
+        self._summary_dialog: SummaryDialog | None = None
         app.setStyleSheet(_style())
 
         self.thread = QThread()
@@ -98,6 +105,9 @@ class MonitorApp(QObject):
         self._settings.connect(self.worker.apply_settings)
         self._demo.connect(self.worker.demo_scenario)
         self._network_hint.connect(self.worker.network_changed)
+        self._summarize.connect(self.worker.summarize)
+        self._export_summary.connect(self.worker.export_summary)
+        self._geometry.connect(self.worker.save_window_geometry)
         self.worker.snapshot.connect(self._on_snapshot)
         self.worker.alert.connect(self._on_alert)
         self.worker.problem.connect(self._on_problem)
@@ -108,9 +118,10 @@ class MonitorApp(QObject):
         self.window.refresh_requested.connect(self._refresh.emit)
         self.window.settings_requested.connect(self.open_settings)
         self.window.dashboard_requested.connect(self.open_dashboard)
+        self.window.summary_requested.connect(self.show_event_summary)
+        self.window.geometry_changed.connect(self._geometry.emit)
         refunds = self.worker.refunds
         refunds.loaded.connect(self.window.refunds_view.show_claims)
-        refunds.loaded.connect(self._keep_refund_summary)
         refunds.alert.connect(self._on_alert)
         refunds.exported.connect(self.window.refunds_view.show_export_result)
         self.window.refunds_view.reload_requested.connect(refunds.reload)
@@ -194,34 +205,27 @@ class MonitorApp(QObject):
         self.jobs.stop(then=self._stop_monitor)
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
 
-    def event_summary(self) -> str:
-        """What the event came to, from what the widgets already show (no disk, no network)."""
-        parts = []
-        if self.snapshot is not None:
-            view = self.snapshot.view()
-            parts.append(f"Credits {view.balance_text()} ({age_text(view.as_of, utc_now())}).")
-        counts = self.jobs.counts
-        if counts is not None:
-            done, failed = counts.count(JobState.SUCCEEDED), counts.count(
-                JobState.FAILED, JobState.GIVEN_UP)
-            parts.append(f"AI photos: {done} delivered, {failed} failed, {counts.open} still "
-                         "queued.")
-        parts.append(f"Refunds: {self._refund_summary.text()}")
-        return " ".join(parts)
-
-    def _keep_refund_summary(self, _claims: object, summary: RefundSummary,
-                             _problems: object) -> None:
-        self._refund_summary = summary
-
     def show_event_summary(self) -> None:
-        self._on_alert(Alert("", "Event summary", self.event_summary(), "info"))
+        """The summary window; its figures are read by the worker, off this thread."""
+        if self._summary_dialog is None:
+            dialog = SummaryDialog()
+            dialog.requested.connect(self._summarize.emit)
+            dialog.export_requested.connect(self._export_summary.emit)
+            self.worker.summary_ready.connect(dialog.show_summary)
+            self.worker.summary_exported.connect(dialog.show_export_result)
+            self._summary_dialog = dialog
+        self._summary_dialog.reload()
+        self._summary_dialog.show()
+        self._summary_dialog.raise_()
 
     def _stop_monitor(self) -> None:
         QMetaObject.invokeMethod(self.worker, "stop", Qt.ConnectionType.QueuedConnection)
 
     def _ask_quit(self, warning: str) -> bool:
-        answer = QMessageBox.question(self.window, "Quit Booth Credit Monitor?", warning)
-        return answer == QMessageBox.StandardButton.Yes
+        queued = self.jobs.counts.open if self.jobs.counts is not None else 0
+        box, quit_button = quit_question(self.window, warning, queued)
+        box.exec()
+        return box.clickedButton() is quit_button
 
     def dispose(self) -> None:
         """Delete every widget and Qt object now, after the worker thread has finished.
@@ -230,11 +234,11 @@ class MonitorApp(QObject):
         crash the interpreter at exit (Dangerzone hit this too); explicit lifetimes avoid it."""
         self.tray.icon.hide()
         self.jobs.dispose()
-        for obj in (self._dialog, self.window, self.tray.menu, self.tray, self.worker,
-                    self.thread):
+        for obj in (self._dialog, self._summary_dialog, self.window, self.tray.menu, self.tray,
+                    self.worker, self.thread):
             if obj is not None:
                 obj.deleteLater()
-        self._dialog = None
+        self._dialog = self._summary_dialog = None
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
@@ -256,6 +260,18 @@ class MonitorApp(QObject):
             info = QNetworkInformation.instance()
             info.reachabilityChanged.connect(lambda _r: self._network_hint.emit())
             info.reachabilityChanged.connect(lambda _r: self.jobs.network_hint())
+
+
+def quit_question(parent: QWidget, warning: str, queued: int
+                  ) -> tuple[QMessageBox, QAbstractButton]:
+    """A question with its consequences on the buttons, not Yes/No; keeping on is the
+    default, since a stray Enter must not stop the queue mid-event."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Quit Booth Credit Monitor?",
+                      f"Quit the monitor now? {warning}", parent=parent)
+    quit_button = box.addButton(f"Quit, keep {queued} photo{'s' if queued != 1 else ''} queued",
+                                QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole))
+    return box, quit_button
 
 
 def _mark_ready() -> None:

@@ -7,25 +7,34 @@ class only schedules core work and turns results into signals; the rules live in
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.adapters.system.logs import register_secret
-from app.adapters.system.settings_file import Settings
-from app.core.alerts import Alert, alerts_for, fresh_alerts
+from app.adapters.system.settings_file import Settings, write_atomic
+from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
 from app.core.backoff import Backoff
 from app.core.bandwidth import PreflightResult
 from app.core.cache import CachedState
+from app.core.conditions import Assessment, assess
 from app.core.errors import MonitorError, NotConfigured
+from app.core.event_summary import summary_csv
+from app.core.forecast import Forecast
+from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
-from app.core.tray_state import link_is_slow
 from app.gui.refunds_view import RefundsWorker
+from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
+from app.orchestration.summary_path import event_summary
 from app.runtime import Options, Runtime, utc_now
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,11 @@ RECENT_ENTRIES = 50
 LINK_HOURS = 3.0  # how far back the window's bandwidth chart looks
 # After the OS says the network is back, or after a demo scenario, look again this soon.
 SOON_SECONDS = 1.0
+# After this booth's own jobs spent credits: refresh shortly, but not more often than this, so
+# a busy night (a photo every 20 s) costs one small sync every few seconds at most.
+AFTER_JOBS_SECONDS = 3.0
+MIN_REFRESH_GAP = 10.0
+WINDOW_STATE = "window.json"
 
 
 @dataclass(frozen=True)
@@ -50,13 +64,19 @@ class Snapshot:
     link: PreflightResult | None = None  # the last bandwidth check, by the tray or a job
     link_history: list[PreflightResult] = field(default_factory=list)  # the last hours
     probe_bytes_today: int = 0  # hotspots are metered: what the checks cost today
-
-    def link_slow(self) -> bool:
-        return link_is_slow(self.link, utc_now())
+    alert_keys: frozenset[str] = frozenset()  # conditions notified and still active
+    folders: JobFolders | None = None  # where photos go in and out (Settings shows them)
+    window_geometry: list[int] | None = None  # where the operator left the window
+    forecast: Forecast | None = None  # the shared balance at the fleet's recent pace
 
     def view(self) -> StatusView:
         # Recomputed on every call so ages and staleness move on between syncs.
         return build_view(self.state, utc_now(), self.view_settings)
+
+    def assess(self, queue: QueueCounts | None = None) -> Assessment:
+        """The one model the tray, the window and the menu render."""
+        return assess(self.view(), utc_now(), link=self.link, queue=queue,
+                      threshold_mbps=float(self.settings.preflight_threshold_mbps))
 
 
 class MonitorWorker(QObject):
@@ -66,6 +86,8 @@ class MonitorWorker(QObject):
     ready = Signal()
     stopped = Signal()
     settings_applied = Signal()  # saved: the job path re-reads folders, rules and token
+    summary_ready = Signal(object)  # app.core.event_summary.EventSummary
+    summary_exported = Signal(bool, str)  # ok, one line for the operator
 
     def __init__(self, options: Options, backoff: Backoff | None = None):
         super().__init__()
@@ -74,7 +96,10 @@ class MonitorWorker(QObject):
         self._rng = random.Random()
         self._runtime: Runtime | None = None
         self._timer: QTimer | None = None
+        self._alert_timer: QTimer | None = None
         self._syncing = False
+        self._last_refresh = -MIN_REFRESH_GAP  # time.monotonic() when the last sync ended
+        self._window_geometry: list[int] | None = None
         # Refund claims run on this thread, after each sync, from the same runtime: they need
         # the freshly synced ledger and must not race it for the store.
         self.refunds = RefundsWorker(lambda: RefundPath(self._require_runtime()))
@@ -95,6 +120,10 @@ class MonitorWorker(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh_now)
+        self._alert_timer = QTimer(self)
+        self._alert_timer.setSingleShot(True)
+        self._alert_timer.timeout.connect(self._look_again)
+        self._window_geometry = _read_geometry(self._runtime)
         self._publish()
         self.ready.emit()
         self._schedule(SOON_SECONDS)
@@ -130,25 +159,98 @@ class MonitorWorker(QObject):
             self._problem_after_refresh("An unexpected error; the details are in the log. "
                                         "It will be tried again in a few minutes.")
             delay = self._backoff.cap
+        self._last_refresh = time.monotonic()
         self._schedule(delay)
+
+    @Slot()
+    def refresh_soon(self) -> None:
+        """This booth's own jobs just spent credits: look at the balance shortly, so the figure
+        follows our spending instead of lagging until the next interval."""
+        if self._timer is None or self._syncing:
+            return
+        delay = max(AFTER_JOBS_SECONDS, MIN_REFRESH_GAP - (time.monotonic() - self._last_refresh))
+        remaining = self._timer.remainingTime() / 1000
+        if not self._timer.isActive() or remaining > delay:
+            self._schedule(delay)
+
+    @Slot(object)
+    def summarize(self, since: datetime | None) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        try:
+            self.summary_ready.emit(event_summary(runtime, since))
+        except MonitorError as error:
+            self.problem.emit("Event summary not read", str(error))
+
+    @Slot(str, object)
+    def export_summary(self, path: str, since: datetime | None) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        try:
+            write_atomic(Path(path), summary_csv(event_summary(runtime, since)).encode("utf-8"))
+        except MonitorError as error:
+            self.summary_exported.emit(False, str(error))
+            return
+        self.summary_exported.emit(True, f"Saved to {path}.")
+
+    @Slot(object)
+    def save_window_geometry(self, geometry: list[int]) -> None:
+        """Remembered in the cache folder: losing it costs nothing but a window position."""
+        runtime = self._runtime
+        self._window_geometry = list(geometry)
+        if runtime is None:
+            return
+        try:
+            write_atomic(runtime.paths.cache_dir / WINDOW_STATE,
+                         json.dumps({"geometry": geometry}).encode())
+        except MonitorError as error:
+            log.info("window position not saved: %s", error)
 
     def _refresh(self, runtime: Runtime) -> float:
         """One sync, its notifications and the refund cycle; returns when to come back."""
-        before = runtime.cache.active_alert_keys()
         outcome = runtime.refresh()
-        view = runtime.view()
-        shown, active = fresh_alerts(alerts_for(view, outcome.new_entries, utc_now()), before)
-        runtime.cache.set_active_alert_keys(active)
         self._syncing = False
-        self._publish()  # before the alerts, so a notification never outruns the figures
-        for item in shown:
-            log.info("alert: %s: %s", item.title, item.message)
-            self.alert.emit(item)
+        self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
         if outcome.ok:
             return runtime.settings.refresh_interval_seconds
         failures = runtime.cache.load_cache().health.consecutive_failures
         return self._backoff.delay(failures, self._rng, outcome.retry_after)
+
+    def _notify(self, runtime: Runtime, new_entries: list[LedgerEntry]) -> None:
+        """Publish, then the alerts that are new (and the outages that ended) since the last
+        look; an unreachable cloud gets one more look when its notice is due, so the notice
+        comes on time even while syncs back off for minutes."""
+        before = runtime.cache.active_alert_keys()
+        view = runtime.view()
+        now = utc_now()
+        after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
+        found = alerts_for(view, new_entries, now, after)
+        found += forecast_alerts(runtime.forecast(view, now), now)
+        shown, active = fresh_alerts(found, before)
+        shown += ended_alerts(before, active, now)
+        runtime.cache.set_active_alert_keys(active)
+        self._publish()  # before the alerts, so a notification never outruns the figures
+        for item in shown:
+            log.info("alert: %s: %s", item.title, item.message)
+            self.alert.emit(item)
+        since = view.contact.failing_since if view.offline else None
+        if since is not None and self._alert_timer is not None and not any(
+                k.startswith("offline:") for k in active):
+            due = (since + after - now).total_seconds()
+            self._alert_timer.start(int(max(0.0, due) * 1000) + 50)
+
+    @Slot()
+    def _look_again(self) -> None:
+        if self._runtime is None:
+            return
+        try:
+            self._notify(self._runtime, [])
+        except MonitorError as error:
+            log.warning("alerts not evaluated: %s", error)
+            self._publish()
 
     def _problem_after_refresh(self, message: str) -> None:
         self._syncing = False
@@ -203,8 +305,9 @@ class MonitorWorker(QObject):
 
     @Slot()
     def publish(self) -> None:
-        """Something the snapshot shows changed elsewhere (a bandwidth check finished)."""
-        self._publish()
+        """Something the snapshot shows changed elsewhere (a bandwidth check finished, the
+        job path lost or found the cloud): redraw, and look at the alerts again."""
+        self._look_again()
 
     def shared_runtime(self) -> Runtime:
         """For the job worker and the bandwidth check, once `ready` was emitted. The store and
@@ -247,11 +350,27 @@ class MonitorWorker(QObject):
                 link=probes.latest_probe(),
                 link_history=probes.last_hours(now, LINK_HOURS),
                 probe_bytes_today=spent.total_bytes,
+                alert_keys=frozenset(runtime.cache.active_alert_keys()),
+                folders=job_folders(runtime),
+                window_geometry=self._window_geometry,
+                forecast=runtime.forecast(runtime.view(), now),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))
             return
         self.snapshot.emit(snap)
+
+
+def _read_geometry(runtime: Runtime) -> list[int] | None:
+    try:
+        data = json.loads((runtime.paths.cache_dir / WINDOW_STATE).read_text(encoding="utf-8"))
+        geometry = data["geometry"]
+        if isinstance(geometry, list) and len(geometry) == 4 and all(
+                isinstance(v, int) for v in geometry):
+            return geometry
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # first start, or a damaged file: the window picks a size for the screen
+    return None
 
 
 __all__ = ["Alert", "MonitorWorker", "Snapshot"]

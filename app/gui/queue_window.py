@@ -11,7 +11,7 @@ redrawn while the window is hidden.
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFontMetrics, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -37,26 +37,38 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.jobs import FINAL, OPEN, Job, JobState
+from app.core.job_words import job_note, next_step
+from app.core.jobs import FINAL, OPEN, Job, JobState, QueuePause
 from app.core.model import FEATURE_LABELS, Feature
+from app.core.money import dollars
+from app.core.status import StatusView, clock_text
 from app.gui.job_worker import QueueSnapshot
 from app.runtime import utc_now
 
-COLUMNS = ("Photo", "Feature", "State", "Tries", "Next try", "Updated", "Problem")
+COLUMNS = ("Photo", "Feature", "State", "Tries", "Next try", "Updated", "Note")
 STATE_WORDS = {
     JobState.PENDING: "Queued", JobState.HELD: "Held (slow link)", JobState.SENDING: "Sending",
     JobState.WAITING_RESULT: "In the cloud", JobState.DOWNLOADING: "Downloading",
     JobState.SUCCEEDED: "Done", JobState.FAILED: "Failed", JobState.GIVEN_UP: "Given up",
-    JobState.REMOVED: "Removed",
+    JobState.REMOVED: "Removed", JobState.DUPLICATE: "Same photo again",
 }
 STATE_COLOURS = {
     JobState.HELD: "#b26a00", JobState.FAILED: "#b00020", JobState.GIVEN_UP: "#b00020",
-    JobState.SUCCEEDED: "#2e7d32", JobState.REMOVED: "#777777",
+    JobState.SUCCEEDED: "#2e7d32", JobState.REMOVED: "#777777", JobState.DUPLICATE: "#555555",
 }
 FILTERS = ("Open and problems", "Everything", "Open only")
 PROBLEMS = {JobState.FAILED, JobState.GIVEN_UP}
-WIDTHS = (150, 130, 120, 45, 80, 70)  # the last column (Problem) stretches
+# Photo, Feature (set from the longest label), State, Tries, Next try, Updated; Note stretches.
+WIDTHS = [140, 0, 120, 45, 130, 70]
 _Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the queue waits on besides its own schedule, from the shared link state."""
+
+    offline_since: str = ""  # "14:02" while the cloud cannot be reached
+    pause: QueuePause | None = None
 
 
 class JobTableModel(QAbstractTableModel):
@@ -65,13 +77,15 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self.jobs: list[Job] = []
-        self.online = True
+        self.link = LinkState()
+        self.names: dict[str, str] = {}  # job id -> photo name, for "same photo as ..."
         self._now = utc_now()
 
-    def set_jobs(self, jobs: list[Job], online: bool = True) -> None:
+    def set_jobs(self, jobs: list[Job], link: LinkState, names: dict[str, str]) -> None:
         self.beginResetModel()
         self.jobs = jobs
-        self.online = online
+        self.link = link
+        self.names = names
         self._now = utc_now()
         self.endResetModel()
 
@@ -94,7 +108,8 @@ class JobTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(index.row(), col)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return job.source_path if col == 0 else (job.last_error if col == 6 else None)
+            return job.source_path if col == 0 else (self.text(index.row(), 6) or None
+                                                     if col == 6 else None)
         if role == Qt.ItemDataRole.ForegroundRole and col == 2 and job.state in STATE_COLOURS:
             return QBrush(QColor(STATE_COLOURS[job.state]))
         return None
@@ -108,13 +123,12 @@ class JobTableModel(QAbstractTableModel):
         if col == 2:
             return STATE_WORDS[job.state]
         if col == 3:
-            return str(job.attempts)
+            return str(job.sends) if job.sends else ""
         if col == 4:
-            when = _next_try(job, self._now)
-            return "when online" if when == "now" and not self.online else when
+            return next_try(job, self._now, self.link)
         if col == 5:
             return _clock(job.updated_at)
-        return job.last_error or ""
+        return job_note(job, self.names)
 
 
 class QueueWindow(QWidget):
@@ -129,14 +143,18 @@ class QueueWindow(QWidget):
         self.resize(900, 480)
         self._snapshot: QueueSnapshot | None = None
 
+        self._link = LinkState()
+        self.prices: dict[str, int] = {}
         self.summary = QLabel("No jobs yet.")
         self.summary.setObjectName("queueSummary")
-        # Where photos go in and results come out; a click opens the folder (no I/O here:
-        # the desktop's file manager does the opening).
-        self.folders = QLabel("")
-        self.folders.setTextFormat(Qt.TextFormat.RichText)
-        self.folders.setOpenExternalLinks(True)
-        self.folders.setWordWrap(True)
+        # Where photos go in and results come out; a click opens the folder (the desktop's
+        # file manager does the opening). Buttons, not paths: a long path wraps at its first
+        # "/" and pushes the table down; the path is in each button's tooltip.
+        self.folder_buttons = {name: QPushButton(label) for name, label in (
+            ("hot", "Photos in…"), ("output", "Results…"), ("quarantine", "Set aside…"))}
+        for name, button in self.folder_buttons.items():
+            button.setFlat(True)
+            button.clicked.connect(lambda _=False, n=name: self._open_folder(n))
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fdecea; color: #611a15; padding: 6px;")
@@ -157,9 +175,14 @@ class QueueWindow(QWidget):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate(WIDTHS):
+        widths = list(WIDTHS)
+        metrics = QFontMetrics(self.table.font())
+        widths[1] = max(metrics.horizontalAdvance(label) for label in FEATURE_LABELS.values()) + 24
+        for col, width in enumerate(widths):
             header.resizeSection(col, width)
         header.setStretchLastSection(True)
+        rows = self.table.verticalHeader().defaultSectionSize()
+        self.table.setMinimumHeight(header.sizeHint().height() + 4 * rows)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self._dirty = False
 
@@ -174,6 +197,8 @@ class QueueWindow(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        for button in self.folder_buttons.values():
+            top.addWidget(button)
         top.addWidget(self.filter)
         buttons = QHBoxLayout()
         for button in (self.retry_button, self.send_button, self.remove_button):
@@ -182,7 +207,6 @@ class QueueWindow(QWidget):
         buttons.addWidget(self.resume_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.folders)
         layout.addWidget(self.banner)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
@@ -192,27 +216,44 @@ class QueueWindow(QWidget):
 
     def set_snapshot(self, snap: QueueSnapshot) -> None:
         self._snapshot = snap
+        self.prices = snap.prices
+        if snap.folders is not None:
+            for name, button in self.folder_buttons.items():
+                button.setToolTip(str(getattr(snap.folders, name)))
+        self._draw_summary()
+        self._redraw()
+
+    def set_link(self, view: StatusView) -> None:
+        """The shared link state (the header shows the same): jobs say what they wait for."""
+        now = utc_now()
+        since = view.contact.failing_since if view.offline else None
+        pause = self._snapshot.counts.pause if self._snapshot else None
+        link = LinkState(clock_text(since, now) if since else "", pause)
+        if link != self._link:
+            self._link = link
+            self._draw_summary()
+            self._redraw()
+
+    def _draw_summary(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
         c = snap.counts
         parts = [f"{c.open} open"]
-        for state in (JobState.HELD, JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP):
+        for state in (JobState.HELD, JobState.SUCCEEDED, JobState.FAILED, JobState.GIVEN_UP,
+                      JobState.DUPLICATE):
             if c.count(state):
                 parts.append(f"{c.count(state)} {STATE_WORDS[state].lower()}")
-        link = "cloud reachable" if snap.online else "cloud unreachable"
-        self.summary.setText(" · ".join(parts) + f" · {link}")
-        if snap.folders is not None:
-            self.folders.setText(
-                "Photos in: " + _folder_link(snap.folders.hot) + " · results: "
-                + _folder_link(snap.folders.output) + " · set aside: "
-                + _folder_link(snap.folders.quarantine))
+        self.summary.setText(" · ".join(parts))
         problems = []
         if c.pause is not None:
             problems.append(f"Paused: {c.pause.message}")
-        if not snap.online and snap.offline_reason:
-            problems.append(f"Waiting for the cloud: {snap.offline_reason}")
+        if self._link.offline_since:
+            problems.append(f"No cloud since {self._link.offline_since}: photos wait here and "
+                            "are sent when it answers again.")
         self.banner.setText("\n".join(problems))
         self.banner.setVisible(bool(problems))
         self.resume_button.setVisible(c.pause is not None)
-        self._redraw()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -229,7 +270,9 @@ class QueueWindow(QWidget):
         self._dirty = False
         keep = set(self.selected_ids())
         mode = self.filter.currentIndex()
-        self.model.set_jobs([j for j in reversed(snap.jobs) if _visible(j, mode)], snap.online)
+        names = {j.id: Path(j.source_path).name for j in snap.jobs}
+        link = LinkState(self._link.offline_since, snap.counts.pause)
+        self.model.set_jobs([j for j in reversed(snap.jobs) if _visible(j, mode)], link, names)
         selection = self.table.selectionModel()
         for row, job in enumerate(self.model.jobs):
             if job.id in keep:
@@ -254,38 +297,77 @@ class QueueWindow(QWidget):
         self.remove_button.setEnabled(any(j.state is not JobState.REMOVED for j in jobs))
 
     def _retry(self) -> None:
-        ids = self.selected_ids()
-        if ids:
-            self.retry_requested.emit(ids)
+        jobs = [j for j in self.selected_jobs() if j.state in PROBLEMS or j.state in OPEN]
+        if not jobs:
+            return
+        # A run the cloud failed (and charged) is run again, and charged again; the others
+        # pick up under the key they have, which the cloud never charges twice.
+        rerun = [j for j in jobs if j.state is JobState.FAILED and j.cloud_job_id]
+        if rerun:
+            cost = self._cost(rerun)
+            text = (f"Run {_photos(len(rerun))} again? "
+                    f"{'They' if len(rerun) > 1 else 'It'} failed in the cloud after being "
+                    f"charged. A new run is charged again{cost}. The failed run's refund claim "
+                    "is filed on its own.")
+            if not self.confirm("Retry photos", text, f"Retry and spend{cost}"):
+                return
+        self.retry_requested.emit([j.id for j in jobs])
 
     def _send_anyway(self) -> None:
-        ids = self.selected_ids()
-        if ids:
-            self.send_anyway_requested.emit(ids)
+        jobs = [j for j in self.selected_jobs() if j.state is JobState.HELD]
+        if not jobs:
+            return
+        cost = self._cost(jobs)
+        text = (f"Send {_photos(len(jobs))} over the slow link now? Each is charged when the "
+                f"cloud starts it{cost}. On a slow link a job can fail after its charge; a "
+                "refund claim is then filed on its own.")
+        if self.confirm("Send anyway", text, f"Send and spend{cost}"):
+            self.send_anyway_requested.emit([j.id for j in jobs])
 
     def _remove(self) -> None:
         jobs = self.selected_jobs()
         if not jobs:
             return
         in_cloud = [j for j in jobs if j.cloud_job_id and j.state not in FINAL]
-        text = f"Remove {len(jobs)} job{'s' if len(jobs) != 1 else ''} from the queue?"
+        text = f"Remove {_photos(len(jobs))} from the queue?"
         if in_cloud:
             text += (f"\n\n{len(in_cloud)} already reached the cloud and may have been charged; "
                      "their results will not be downloaded.")
-        if self.confirm(text):
+        if self.confirm("Remove photos", text, f"Remove {_photos(len(jobs))}"):
             self.remove_requested.emit([j.id for j in jobs])
 
-    def confirm(self, text: str) -> bool:
-        answer = QMessageBox.question(self, "Remove jobs", text)
-        return answer == QMessageBox.StandardButton.Yes
+    def _cost(self, jobs: list[Job]) -> str:
+        known = [self.prices.get(j.feature) for j in jobs]
+        if any(price is None for price in known):
+            return ""
+        return f" (about {dollars(sum(p for p in known if p is not None))})"
+
+    def confirm(self, title: str, text: str, yes: str) -> bool:
+        """Ask with named buttons (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        go = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return box.clickedButton() is go
+
+    def _open_folder(self, name: str) -> None:
+        snap = self._snapshot
+        if snap is not None and snap.folders is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(getattr(snap.folders, name))))
 
 
 def _visible(job: Job, mode: int) -> bool:
     if mode == 1:
         return True
+    if job.superseded_by is not None:
+        return False  # a retried photo shows once, as its newest run
     if mode == 2:
         return job.state in OPEN
     return job.state in OPEN or job.state in PROBLEMS
+
+
+def _photos(n: int) -> str:
+    return f"{n} photo{'s' if n != 1 else ''}"
 
 
 def _feature(feature: str) -> str:
@@ -299,13 +381,6 @@ def _clock(moment: datetime) -> str:
     return moment.astimezone().strftime("%H:%M:%S")
 
 
-def _next_try(job: Job, now: datetime) -> str:
-    if job.state not in OPEN or job.state is JobState.HELD or job.next_attempt_at is None:
-        return ""
-    seconds = (job.next_attempt_at - now).total_seconds()
-    return "now" if seconds <= 0 else f"in {seconds:.0f} s"
-
-
-def _folder_link(folder: Path) -> str:
-    url = QUrl.fromLocalFile(str(folder)).toString()
-    return f'<a href="{html.escape(url)}">{html.escape(str(folder))}</a>'
+def next_try(job: Job, now: datetime, link: LinkState) -> str:
+    """When the job moves next, or what it waits for (the core's words, as `queue` prints)."""
+    return next_step(job, now, offline=bool(link.offline_since), pause=link.pause)

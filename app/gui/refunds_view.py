@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QAction, QBrush, QColor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -52,7 +52,8 @@ STATUS_COLOURS = {
     ClaimStatus.REFUNDED: "#1b7f3b",
     ClaimStatus.REJECTED: "#b3261e",
 }
-COLUMNS = ["Status", "Feature", "Amount", "Charged", "Failed", "Filed", "Channel", "Claim"]
+COLUMNS = ["Status", "Photo", "Feature", "Amount", "Charged", "Failed", "Filed", "Channel",
+           "Claim id"]
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
@@ -149,9 +150,17 @@ class RefundsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        # Claim ids are what support quotes back: whole, never wrapped, and copyable.
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        copy = QAction("Copy claim id", self.table)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selected_ids)
+        self.table.addAction(copy)
 
         self.file_now_button = QPushButton("File now")
         self.file_now_button.setToolTip("Send every claim that is due now, without waiting to "
@@ -180,18 +189,29 @@ class RefundsView(QWidget):
         newest_first = list(reversed(claims))
         self.table.setRowCount(len(newest_first))
         for row, claim in enumerate(newest_first):
-            cells = [STATUS_WORDS[claim.status], feature_label(claim.feature),
+            cells = [STATUS_WORDS[claim.status], claim.photo or "-", feature_label(claim.feature),
                      dollars(claim.amount_cents), _local(claim.charged_at),
                      _local(claim.failed_at), _local(claim.filed_at),
                      (claim.channel or "-").replace("+", " + "), claim.id]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if col == 2:
+                item.setData(Qt.ItemDataRole.UserRole, claim.id)
+                if col == 3:
                     item.setTextAlignment(RIGHT)
                 if col == 0 and claim.status in STATUS_COLOURS:
                     item.setForeground(QBrush(QColor(STATUS_COLOURS[claim.status])))
                 item.setToolTip(_tooltip(claim))
                 self.table.setItem(row, col, item)
+
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        items = (self.table.item(row, 0) for row in rows)
+        return [str(item.data(Qt.ItemDataRole.UserRole)) for item in items if item is not None]
+
+    def copy_selected_ids(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            QGuiApplication.clipboard().setText("\n".join(ids))
 
     def show_export_result(self, ok: bool, message: str) -> None:
         self.note.setText(message if ok else f"Export failed: {message}")
@@ -206,13 +226,19 @@ class RefundsView(QWidget):
 
 
 def _local(moment: datetime | None) -> str:
-    """The operator reads local time; support gets UTC (tooltip, export, the letter)."""
-    return "-" if moment is None else moment.astimezone().strftime("%d %b %H:%M:%S")
+    """The operator reads local time (the date only when not today); support gets UTC
+    (tooltip, export, the letter)."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone()
+    today = local.date() == utc_now().astimezone().date()
+    return local.strftime("%H:%M:%S" if today else "%d %b %H:%M")
 
 
 def _tooltip(claim: Claim) -> str:
-    lines = [f"Usage history entry {claim.ledger_entry_id}",
-             f"Charged {utc_text(claim.charged_at)} UTC", claim.reason]
+    lines = [f"Claim {claim.id}, photo {claim.photo or 'not known'}",
+             f"Usage history entry {claim.ledger_entry_id}",
+             f"Charged {utc_text(claim.charged_at)} UTC (as support sees it)", claim.reason]
     if claim.error:
         lines.append(f"Error seen: {claim.error}")
     if claim.resolution:

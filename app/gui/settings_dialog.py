@@ -1,32 +1,51 @@
-"""Settings: the cloud and its token, the low-balance threshold, and where refund claims go.
-Secret fields never show what is stored; leaving one empty keeps the one in the keyring."""
+"""Settings: the cloud and its token, photos and the connection, refund claims.
+
+Three pages, each scrolling on its own, with Save and Cancel outside them: on a 1366 x 768
+laptop at 150% the dialog gets about 450 logical pixels of height, less than the fields need.
+Fields show real values (the folders in use, feature names); secret fields never show what is
+stored, and leaving one empty keeps the one in the keyring.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, QTime, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
+    QPushButton,
+    QScrollArea,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTimeEdit,
     QVBoxLayout,
+    QWidget,
 )
 
 from app.core.model import FEATURE_LABELS, Feature
 from app.gui.monitor_worker import Snapshot
+from app.gui.screen_fit import place, scrolling
 
 REFUND_CHANNELS = [("to the cloud's refund endpoint", "cloud"), ("by email to support", "email"),
                    ("both", "both")]
 # Plain SMTP is not offered here: the claim carries the account email and the job history.
 SMTP_SECURITY = [("STARTTLS (port 587)", "starttls"), ("TLS (port 465)", "tls")]
+FEATURES = [(FEATURE_LABELS[f], f.value) for f in Feature]
+PREFERRED = QSize(580, 560)
+MINIMUM = QSize(440, 320)
 
 
 class SettingsDialog(QDialog):
@@ -37,13 +56,15 @@ class SettingsDialog(QDialog):
         super().__init__()
         self.setWindowTitle("Booth Credit Monitor — Settings")
         s = snap.settings
+        self._defaults = {"hot": str(snap.folders.hot), "output": str(snap.folders.output)} \
+            if snap.folders is not None else {}
         self.cloud_url = QLineEdit(s.cloud_url)
         self.cloud_url.setPlaceholderText("https://cloud.example.com")
         self.account_email = QLineEdit(s.account_email)
         self.booth_name = QLineEdit(s.booth_name)
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("unchanged (leave empty to keep the stored token)")
+        self.token.setPlaceholderText("leave empty to keep the stored token")
         self.low_balance = QDoubleSpinBox()
         self.low_balance.setPrefix("$ ")
         self.low_balance.setRange(0, 100_000)
@@ -53,6 +74,14 @@ class SettingsDialog(QDialog):
         self.interval.setRange(15, 3600)
         self.interval.setSuffix(" s")
         self.interval.setValue(s.refresh_interval_seconds)
+        self.offline_notice = QSpinBox()
+        self.offline_notice.setRange(10, 3600)
+        self.offline_notice.setSuffix(" s")
+        self.offline_notice.setValue(int(s.offline_notice_seconds))
+        self.event_end = QTimeEdit()
+        self.event_end.setDisplayFormat("HH:mm")
+        ends = QTime.fromString(str(s.event_ends_at), "HH:mm")
+        self.event_end.setTime(ends if ends.isValid() else QTime(23, 30))
         self.refund_channel = _combo(REFUND_CHANNELS, s.refund_channel)
         self.support_email = QLineEdit(s.support_email)
         self.smtp_host = QLineEdit(s.smtp_host)
@@ -63,18 +92,14 @@ class SettingsDialog(QDialog):
         self.smtp_username = QLineEdit(s.smtp_username)
         self.smtp_password = QLineEdit()
         self.smtp_password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.smtp_password.setPlaceholderText("unchanged")
+        self.smtp_password.setPlaceholderText("leave empty to keep the stored password")
         self.smtp_from = QLineEdit(s.smtp_from)
-        self.hot_folder = QLineEdit(s.hot_folder)
-        self.hot_folder.setPlaceholderText("the app's data folder/hot-folder")
-        self.output_folder = QLineEdit(s.output_folder)
-        self.output_folder.setPlaceholderText("the app's data folder/results")
-        self.default_feature = _combo([(FEATURE_LABELS[f], f.value) for f in Feature],
-                                      s.default_feature)
-        self.folder_features = QLineEdit(format_folder_features(s.folder_features))
-        self.folder_features.setPlaceholderText("headshots=ai_headshot, sketch=draw_me")
+        self.hot_folder = QLineEdit(s.hot_folder or self._defaults.get("hot", ""))
+        self.output_folder = QLineEdit(s.output_folder or self._defaults.get("output", ""))
+        self.default_feature = _combo(FEATURES, s.default_feature)
+        self.folder_features = FolderFeatures(s.folder_features)
         self.hold_on_slow_link = QCheckBox("Hold photos while the link is too slow "
-                                           "(unchecked: warn and send anyway)")
+                                           "(off: warn and send anyway)")
         self.hold_on_slow_link.setChecked(bool(s.hold_on_slow_link))
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.5, 100)
@@ -85,47 +110,52 @@ class SettingsDialog(QDialog):
         self.secret_note.setWordWrap(True)
         self.secret_note.setObjectName("secretNote")
 
-        form = QFormLayout()
-        form.addRow("Cloud URL", self.cloud_url)
-        form.addRow("Account email", self.account_email)
-        form.addRow("Booth name", self.booth_name)
-        form.addRow("API token", self.token)
-        form.addRow("", self.secret_note)
-        form.addRow("Warn below", self.low_balance)
-        form.addRow("Refresh every", self.interval)
-        jobs = QGroupBox("AI jobs and the connection")
-        jobs_form = QFormLayout(jobs)
-        jobs_form.addRow("Hot folder", self.hot_folder)
-        jobs_form.addRow("Results folder", self.output_folder)
-        jobs_form.addRow("AI feature", self.default_feature)
-        jobs_form.addRow("Per subfolder", self.folder_features)
-        jobs_form.addRow("Needed speed", self.threshold)
-        jobs_form.addRow("", self.hold_on_slow_link)
-        refunds = QGroupBox("Refund claims for charged jobs that failed")
-        refund_form = QFormLayout(refunds)
-        refund_form.addRow("File claims", self.refund_channel)
-        refund_form.addRow("Support address", self.support_email)
-        refund_form.addRow("SMTP server", self.smtp_host)
-        refund_form.addRow("SMTP port", self.smtp_port)
-        refund_form.addRow("Security", self.smtp_security)
-        refund_form.addRow("SMTP user", self.smtp_username)
-        refund_form.addRow("SMTP password", self.smtp_password)
-        refund_form.addRow("Send as", self.smtp_from)
+        cloud = QFormLayout()
+        cloud.addRow("Cloud URL", self.cloud_url)
+        cloud.addRow("Account email", self.account_email)
+        cloud.addRow("Booth name", self.booth_name)
+        cloud.addRow("API token", self.token)
+        cloud.addRow("", self.secret_note)
+        cloud.addRow("Warn below", self.low_balance)
+        cloud.addRow("Refresh every", self.interval)
+        cloud.addRow("Tell me when offline for", self.offline_notice)
+        cloud.addRow("Event ends at", self.event_end)
         if snap.demo:
             for field in (self.cloud_url, self.token):
                 field.setEnabled(False)
-            form.addRow("", QLabel("Demo mode: the embedded demo cloud and its token are used."))
+            demo = QLabel("Demo mode: the embedded demo cloud and its token are used.")
+            demo.setWordWrap(True)
+            cloud.addRow("", demo)
+        photos = QFormLayout()
+        photos.addRow("Hot folder", self.hot_folder)
+        photos.addRow("Results folder", self.output_folder)
+        photos.addRow("AI feature", self.default_feature)
+        photos.addRow("Per subfolder", self.folder_features)
+        photos.addRow("Needed speed", self.threshold)
+        photos.addRow("", self.hold_on_slow_link)
+        refunds = QFormLayout()
+        refunds.addRow("File claims", self.refund_channel)
+        refunds.addRow("Support address", self.support_email)
+        refunds.addRow("SMTP server", self.smtp_host)
+        refunds.addRow("SMTP port", self.smtp_port)
+        refunds.addRow("Security", self.smtp_security)
+        refunds.addRow("SMTP user", self.smtp_username)
+        refunds.addRow("SMTP password", self.smtp_password)
+        refunds.addRow("Send as", self.smtp_from)
 
-        buttons = QDialogButtonBox(
+        self.pages = QTabWidget()
+        for title, form in (("Cloud", cloud), ("Photos and connection", photos),
+                            ("Refund claims", refunds)):
+            self.pages.addTab(_scrolling(form), title)
+        self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.accepted.connect(self._save)
-        buttons.rejected.connect(self.reject)
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(jobs)
-        layout.addWidget(refunds)
-        layout.addWidget(buttons)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.buttons)
+        place(self, PREFERRED, MINIMUM)
 
     def changes(self) -> dict[str, Any]:
         return {
@@ -134,10 +164,12 @@ class SettingsDialog(QDialog):
             "booth_name": self.booth_name.text().strip(),
             "low_balance_cents": round(self.low_balance.value() * 100),
             "refresh_interval_seconds": self.interval.value(),
-            "hot_folder": self.hot_folder.text().strip(),
-            "output_folder": self.output_folder.text().strip(),
+            "offline_notice_seconds": self.offline_notice.value(),
+            "event_ends_at": self.event_end.time().toString("HH:mm"),
+            "hot_folder": self._folder(self.hot_folder, "hot"),
+            "output_folder": self._folder(self.output_folder, "output"),
             "default_feature": self.default_feature.currentData(),
-            "folder_features": parse_folder_features(self.folder_features.text()),
+            "folder_features": self.folder_features.mapping(),
             "hold_on_slow_link": self.hold_on_slow_link.isChecked(),
             "preflight_threshold_mbps": round(self.threshold.value(), 1),
             "refund_channel": self.refund_channel.currentData(),
@@ -149,6 +181,13 @@ class SettingsDialog(QDialog):
             "smtp_from": self.smtp_from.text().strip(),
         }
 
+    def _folder(self, field: QLineEdit, name: str) -> str:
+        # The default folder is shown as a real path but saved as "" so that it keeps
+        # following the data folder (--home, the demo profile).
+        text = field.text().strip()
+        default = self._defaults.get(name)
+        return "" if default and Path(text) == Path(default) else text
+
     def _save(self) -> None:
         typed = {"token": self.token.text().strip(),
                  "smtp_password": self.smtp_password.text()}
@@ -158,22 +197,66 @@ class SettingsDialog(QDialog):
         self.accept()
 
 
+class FolderFeatures(QWidget):
+    """Subfolders of the hot folder with their own AI feature, by feature name."""
+
+    def __init__(self, mapping: dict[str, str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Subfolder", "AI feature"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        rows = self.table.verticalHeader().defaultSectionSize()
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + 3 * rows
+                                  + 4)
+        add = QPushButton("Add")
+        add.clicked.connect(lambda: self.add_row("", Feature.AI_HEADSHOT.value))
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_selected)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        known = {f.value for f in Feature}
+        for folder, feature in sorted(mapping.items()):
+            if feature in known:
+                self.add_row(folder, feature)
+
+    def add_row(self, folder: str, feature: str) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        self.table.setItem(row, 0, QTableWidgetItem(folder))
+        self.table.setCellWidget(row, 1, _combo(FEATURES, feature))
+
+    def mapping(self) -> dict[str, str]:
+        out = {}
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            combo = self.table.cellWidget(row, 1)
+            folder = item.text().strip().strip("/\\") if item else ""
+            if folder and isinstance(combo, QComboBox):
+                out[folder] = combo.currentData()
+        return out
+
+    def _remove_selected(self) -> None:
+        for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
+            self.table.removeRow(row)
+
+
+def _scrolling(form: QFormLayout) -> QScrollArea:
+    inner = QWidget()
+    inner.setLayout(form)
+    return scrolling(inner)
+
+
 def _combo(choices: list[tuple[str, str]], current: str) -> QComboBox:
     box = QComboBox()
     for label, value in choices:
         box.addItem(label, value)
     box.setCurrentIndex(max(0, box.findData(current)))
     return box
-
-
-def format_folder_features(mapping: dict[str, str]) -> str:
-    return ", ".join(f"{folder}={feature}" for folder, feature in sorted(mapping.items()))
-
-
-def parse_folder_features(text: str) -> dict[str, str]:
-    """'headshots=ai_headshot, sketch=draw_me' → {subfolder: feature}; unknown features and
-    malformed pairs are dropped (the job path ignores them too)."""
-    known = {f.value for f in Feature}
-    pairs = (part.split("=", 1) for part in text.replace(";", ",").split(",") if "=" in part)
-    return {folder.strip(): feature.strip() for folder, feature in pairs
-            if folder.strip() and feature.strip() in known}

@@ -1,5 +1,9 @@
-"""The tray icon and its menu. Texts are refreshed on aboutToShow (as Vorta does), so the age in
-the menu is current without a timer redrawing a menu nobody is looking at."""
+"""The tray icon and its menu, both drawn from one Assessment (app.core.conditions).
+
+Texts are refreshed on aboutToShow (as Vorta does), so the age in the menu is current without a
+timer redrawing a menu nobody is looking at. Status lines are ordinary enabled items that open
+the window: disabled items are drawn in light grey, which nobody can read at a glance.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,20 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app.core.alerts import Alert
-from app.core.bandwidth import link_text
+from app.core.conditions import Assessment, Condition, link_line
+from app.core.job_notices import queue_line
 from app.core.jobs import QueueCounts
-from app.core.status import StatusView, age_text
-from app.core.tray_state import TrayState, attention_reasons, tray_state
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
-from app.gui.queue_badge import badge_icon, tooltip_line
+from app.gui.queue_badge import badge_icon
 from app.runtime import utc_now
 
 TOOLTIP_TICK_MS = 60_000
+# Windows cuts a tray tooltip at 127 characters; what matters most comes first.
+TOOLTIP_MAX = 127
+MENU_LINE_MAX = 64
+NOTIFY_MS = 15_000
+MAX_STATUS_LINES = 5
 DEMO_SCENARIOS = [
     ("Another booth spends credits", "other-booth-spend", {"feature": "draw_me", "count": 5}),
     ("Renewal drawn from credits", "renewal-from-credits", {}),
@@ -25,7 +33,7 @@ DEMO_SCENARIOS = [
      {"amount_cents": 5000, "delay_seconds": 30}),
     ("Coupon bonus (Pro4Free)", "coupon-bonus",
      {"coupon_code": "Pro4Free", "amount_cents": 4000, "delay_seconds": 0}),
-    ("Outage: cloud down (60 s)", "outage", {"mode": "drop", "seconds": 60}),
+    ("Outage: cloud down (3 min)", "outage", {"mode": "drop", "seconds": 180}),
     ("Outage: 503 errors (60 s)", "outage", {"mode": "503", "seconds": 60}),
     ("Outage: Wi-Fi login page (60 s)", "outage", {"mode": "captive_portal", "seconds": 60}),
     ("Plan expires (grace period)", "expire-account", {"grace_days": 30}),
@@ -34,22 +42,16 @@ DEMO_SCENARIOS = [
 ]
 
 
-def tooltip_text(view: StatusView, snap: Snapshot | None = None,
-                 queue: QueueCounts | None = None) -> str:
-    now = utc_now()
-    lines = [f"Booth credits: {view.balance_text()}", age_text(view.as_of, now)]
-    if snap is not None and snap.link is not None:
-        lines.append(link_text(snap.link, now))
-    if queue is not None and tooltip_line(queue):
-        lines.append(tooltip_line(queue))
-    if view.offline:
-        lines.append("OFFLINE: showing the last confirmed balance")
-    elif view.stale:
-        lines.append("STALE: not confirmed recently")
-    if view.low_balance:
-        lines.append("Low balance")
-    lines += attention_reasons(view)
-    return "\n".join(lines)
+def short(text: str, limit: int = MENU_LINE_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def tooltip_text(assessment: Assessment, queue: QueueCounts | None = None) -> str:
+    lines = [f"Booth credits {assessment.balance} {assessment.age}", assessment.words()]
+    if queue is not None and queue_line(queue):
+        lines.append(queue_line(queue))
+    text = "\n".join(lines)
+    return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
 
 
 class TrayController(QObject):
@@ -67,7 +69,7 @@ class TrayController(QObject):
         self._snapshot: Snapshot | None = None
         self._queue: QueueCounts | None = None
         self.checking_link = False
-        self.icon = QSystemTrayIcon(state_icon(TrayState.STALE), self)
+        self.icon = QSystemTrayIcon(state_icon(Condition.NOT_CURRENT), self)
         self.menu = QMenu()
         # The one thing the operator opens the menu for: bold, and a click opens the window.
         self._balance = self.menu.addAction("Balance: not yet known")
@@ -75,20 +77,16 @@ class TrayController(QObject):
         font.setBold(True)
         self._balance.setFont(font)
         self._balance.triggered.connect(self.show_window_requested.emit)
-        self._age = self.menu.addAction("")
-        self._age.setEnabled(False)
-        self._problem = self.menu.addAction("")
-        self._problem.setEnabled(False)
-        self._link = self.menu.addAction("Connection not checked yet")
-        self._link.setEnabled(False)
-        self._queue_line = self.menu.addAction("")
-        self._queue_line.setEnabled(False)
+        # One line per active condition, worst first, each with its own icon.
+        self._status_lines = [self._line() for _ in range(MAX_STATUS_LINES)]
+        self._queue_line = self._line()
+        self._link = self._line()
         self.menu.addSeparator()
         self._refresh = self._add("Refresh now", self.refresh_requested)
         self._check_link = self._add("Check connection now", self.check_link_requested)
-        self._add("Open the cloud dashboard", self.dashboard_requested)
         self._add("Show window", self.show_window_requested)
-        self._add("Event summary", self.summary_requested)
+        self._add("Event summary…", self.summary_requested)
+        self._add("Open the cloud dashboard", self.dashboard_requested)
         self._add("Settings…", self.settings_requested)
         self.demo_menu = self.menu.addMenu("Demo")
         for label, name, payload in DEMO_SCENARIOS:
@@ -114,8 +112,17 @@ class TrayController(QObject):
         action.triggered.connect(signal.emit)
         return action
 
+    def _line(self) -> QAction:
+        action = self.menu.addAction("")
+        action.setVisible(False)
+        action.triggered.connect(self.show_window_requested.emit)
+        return action
+
     def show(self) -> None:
         self.icon.show()
+
+    def assessment(self) -> Assessment | None:
+        return self._snapshot.assess(self._queue) if self._snapshot is not None else None
 
     def set_snapshot(self, snap: Snapshot) -> None:
         self._snapshot = snap
@@ -126,40 +133,49 @@ class TrayController(QObject):
     def set_queue(self, counts: QueueCounts) -> None:
         self._queue = counts
         self._update_tooltip()
+        self._update_texts()
 
     def _update_tooltip(self) -> None:
-        if self._snapshot is None:
+        found = self.assessment()
+        if found is None:
             return
-        view = self._snapshot.view()
-        icon = state_icon(tray_state(view, self._snapshot.link_slow()))
-        if self._queue is not None:
-            icon = badge_icon(icon, self._queue)
+        icon = (badge_icon(found.worst, self._queue) if self._queue is not None
+                else state_icon(found.worst))
         self.icon.setIcon(icon)
-        self.icon.setToolTip(tooltip_text(view, self._snapshot, self._queue))
+        self.icon.setToolTip(tooltip_text(found, self._queue))
 
     def notify(self, alert: Alert) -> None:
         icon = {
             "critical": QSystemTrayIcon.MessageIcon.Critical,
             "warning": QSystemTrayIcon.MessageIcon.Warning,
         }.get(alert.severity, QSystemTrayIcon.MessageIcon.Information)
-        self.icon.showMessage(alert.title, alert.message, icon, 15_000)
+        self.icon.showMessage(alert.title, alert.message, icon, NOTIFY_MS)
+
+    def menu_lines(self) -> list[str]:
+        """The visible status texts, top to bottom (what an operator reads)."""
+        actions = [self._balance, *self._status_lines, self._queue_line, self._link]
+        return [a.text() for a in actions if a.isVisible()]
 
     def _update_texts(self) -> None:
-        if self._snapshot is None:
+        found = self.assessment()
+        if found is None or self._snapshot is None:
             return
-        view = self._snapshot.view()
-        self._balance.setText(f"Balance: {view.balance_text()}")
-        self._age.setText(age_text(view.as_of, utc_now()))
-        problem = (attention_reasons(view) or [view.last_error or ""])[0]
-        self._problem.setText(problem)
-        self._problem.setVisible(bool(problem))
-        self._refresh.setText("Refreshing…" if self._snapshot.syncing else "Refresh now")
-        self._link.setText(link_text(self._snapshot.link, utc_now()))
-        self._check_link.setText("Checking the connection…" if self.checking_link
-                                 else "Check connection now")
-        line = tooltip_line(self._queue) if self._queue is not None else ""
+        self._balance.setText(f"{found.balance}  {found.age}")
+        for action, finding in zip(self._status_lines, [*found.findings, *[None] * 9],
+                                   strict=False):
+            action.setVisible(finding is not None)
+            if finding is not None:
+                action.setText(short(finding.line))
+                action.setIcon(state_icon(finding.condition))
+        line = queue_line(self._queue) if self._queue is not None else ""
         self._queue_line.setText(line)
         self._queue_line.setVisible(bool(line))
+        snap = self._snapshot
+        self._link.setText(short(link_line(snap.link, snap.view(), utc_now())))
+        self._link.setVisible(True)
+        self._refresh.setText("Refreshing…" if snap.syncing else "Refresh now")
+        self._check_link.setText("Checking the connection…" if self.checking_link
+                                 else "Check connection now")
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger,

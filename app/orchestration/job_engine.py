@@ -60,6 +60,8 @@ class EngineEvent:
     kind: str  # job | online | offline | paused | resumed | throttled | slow_link | problem
     message: str = ""
     job: Job | None = None
+    # On "job" events: how this step failed (Disposition.kind), None when it went through.
+    failure: str | None = None
 
 
 @dataclass
@@ -291,7 +293,7 @@ class JobEngine:
     def _react(self, result: StepResult, was_trial: bool) -> None:
         now, mono = self._clock(), self._mono()
         job, d = result.job, result.disposition
-        self._emit(EngineEvent("job", job.last_error or "", job))
+        self._emit(EngineEvent("job", job.last_error or "", job, d.kind if d else None))
         if result.held is not None:
             self._emit(EngineEvent("slow_link", result.held.summary, job))
             with self._lock:

@@ -22,8 +22,10 @@ from app.adapters.intake.hot_folder import FolderRules, HotFolderScanner, Intake
 from app.adapters.intake.job_files import LocalFiles, remove_leftover_parts
 from app.adapters.intake.local_trigger import LocalTrigger, trigger_token
 from app.adapters.store import Database, spool
+from app.adapters.store.cache_repo import CacheRepo
 from app.adapters.store.jobs_repo import JobsRepo
 from app.adapters.system.settings_file import Settings
+from app.core.cache import CONTACT_FAILURES
 from app.core.errors import MonitorError
 from app.core.job_runner import JobCloud, JobRunner, LinkCheck, PreflightLink, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
@@ -86,7 +88,7 @@ def default_link(runtime: Runtime) -> LinkCheck | None:
     factory = getattr(runtime, "preflight", None)
     if factory is None:
         return None
-    return PreflightLink(factory(), float(runtime.settings.preflight_max_age_seconds))
+    return PreflightLink(factory, float(runtime.settings.preflight_max_age_seconds))
 
 
 class JobPath:
@@ -102,6 +104,7 @@ class JobPath:
         self.folders.create()
         self.db = Database(runtime.paths.store_file)
         self.repo = JobsRepo(self.db)
+        self.cache = CacheRepo(self.db)
         self.intake = Intake(self.repo, self.folders.output, self.folders.quarantine, utc_now)
         if link is None and use_default_link:
             link = default_link(runtime)
@@ -174,8 +177,22 @@ class JobPath:
         self.db.close()
 
     def _dispatch(self, event: EngineEvent) -> None:
+        try:
+            self._note_contact(event)
+        except MonitorError as error:  # the link state is a display; the job is what matters
+            log.warning("link state not recorded: %s", error)
         for listener in list(self._listeners):
             listener(event)
+
+    def _note_contact(self, event: EngineEvent) -> None:
+        """What the job path learnt about the link goes into the state every surface shows,
+        so a photo that could not be sent turns the tray, the window and `status` offline."""
+        step = event.kind == "job" and event.job is not None
+        if step and event.failure in CONTACT_FAILURES:
+            self.cache.record_contact(utc_now(), "jobs", event.failure, event.message)
+        elif (event.kind == "online" or (step and not event.failure)) and \
+                self.cache.load_contact().failing:  # a read is cheaper than a write per step
+            self.cache.record_contact(utc_now(), "jobs")
 
     # -- running on demand (the command line) -----------------------------------------------
 

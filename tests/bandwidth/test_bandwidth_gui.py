@@ -23,6 +23,7 @@ from app.gui.bandwidth_chart import (
     SLOW_COLOR,
     THRESHOLD_COLOR,
     BandwidthChart,
+    RateScale,
     nice_ceiling,
     points_from_results,
 )
@@ -124,3 +125,14 @@ def test_worker_runs_one_check_at_a_time_and_can_be_cancelled(qtbot):
     with qtbot.waitSignal(worker.finished, timeout=5000):  # and it can run again
         worker._check = lambda cancel: result(0, 8.0)
         assert worker.start()
+
+
+def test_a_fast_office_line_does_not_flatten_a_slow_venue_link():
+    """With 318 Mbps and 1.5 Mbps on one linear 0-500 axis, 1.5 sat a pixel below 5."""
+    scale = RateScale([318.6, 1.5, 6.0], threshold=5.0)
+    assert scale.log
+    assert scale.share(5.0) - scale.share(1.5) > 0.12
+    assert scale.share(318.6) < 1.0 and scale.share(0.2) >= 0.0
+    slow_night = RateScale([3.0, 4.0, 7.0], threshold=5.0)
+    assert not slow_night.log and slow_night.top == 10
+    assert 5.0 not in slow_night.ticks(5.0)  # the threshold has its own label

@@ -17,7 +17,6 @@ from app.core.bandwidth import (
     Transfer,
     Verdict,
     fresh_enough,
-    link_text,
 )
 from app.core.errors import CaptivePortal, CloudUnreachable
 from tests.bandwidth.samples import synthetic
@@ -214,10 +213,16 @@ def test_two_callers_at_once_share_one_probe():
     assert results[0] is results[1]
 
 
-def test_link_text_for_the_tray():
-    assert link_text(None, T0) == "Connection not checked yet"
+def test_link_line_for_the_tray():
+    from app.core.cache import CachedState
+    from app.core.conditions import link_line
+    from app.core.status import ViewSettings, build_view
+
+    view = build_view(CachedState(), T0, ViewSettings("https://c"))
+    assert link_line(None, view, T0) == "Connection not checked yet"
     measured = service(FakeProbe(up=12)).measure()
-    text = link_text(measured, T0 + timedelta(minutes=3))
-    assert text.startswith("Upload 12.") and "(ok)" in text and "3 min ago" in text
+    text = link_line(measured, view, T0 + timedelta(minutes=3))
+    assert text.startswith("Connection fast enough: up 12.") and "down" in text
     failed = service(FakeProbe(connect_error=CloudUnreachable("x"))).measure()
-    assert link_text(failed, T0).startswith("Connection check failed")
+    assert link_line(failed, view, T0).endswith("found no cloud")
+    assert "not measured" in failed.summary() and " - Mbps" not in failed.summary()

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.core.cache import CachedState, SyncHealth
+from app.core.cache import CONTACT_FAILURES, CachedState, CloudContact, SyncHealth
 from app.core.model import Account, AccountStatus, PaymentMethod, Plan
 from app.core.status import ViewSettings, age_text, build_view
 
@@ -13,8 +13,12 @@ ACCOUNT = Account("op@booth.test", Plan.BASIC, AccountStatus.ACTIVE, PaymentMeth
 
 
 def state(balance=5000, confirmed_ago=60, failing_for=None, kind="offline") -> CachedState:
+    """As the store keeps it: a failed sync that could not reach the cloud also marks the
+    shared link state."""
     confirmed = NOW - timedelta(seconds=confirmed_ago) if confirmed_ago is not None else None
     failing = NOW - timedelta(seconds=failing_for) if failing_for is not None else None
+    contact = CloudContact(failing_since=failing, kind=kind, message="Cannot connect") if (
+        failing and kind in CONTACT_FAILURES) else CloudContact()
     return CachedState(
         account=ACCOUNT,
         balance_cents=balance,
@@ -24,6 +28,7 @@ def state(balance=5000, confirmed_ago=60, failing_for=None, kind="offline") -> C
             last_error="Cannot connect" if failing else None,
             last_error_kind=kind if failing else None,
         ),
+        contact=contact,
     )
 
 

@@ -8,15 +8,17 @@ from pathlib import Path
 import httpx
 import pytest
 from PySide6.QtCore import QMetaObject, Qt, QThread
-from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from app.core.backoff import Backoff
+from app.core.conditions import Condition
+from app.core.job_notices import queue_line
 from app.core.job_runner import LinkVerdict, RunPolicy
 from app.core.jobs import JobState, QueueCounts
 from app.democloud.images import make_png
+from app.gui.icons import state_icon
 from app.gui.job_worker import JobWorker, QueueSnapshot
-from app.gui.queue_badge import badge_icon, tooltip_line
+from app.gui.queue_badge import badge_icon, draw_badge, fit_text
 from app.gui.queue_window import QueueWindow
 from app.orchestration.job_engine import EngineConfig
 from app.runtime import Options, Runtime
@@ -112,6 +114,12 @@ def test_held_jobs_are_sent_when_the_operator_says_so(qtbot, runtime):
         assert window.model.text(0, 2) == "Held (slow link)"
         window.table.selectRow(0)
         assert window.send_button.isEnabled()
+        asked = []
+        window.confirm = lambda title, text, yes: asked.append(text) or False  # "Cancel"
+        window.send_button.click()
+        assert asked and "charged" in asked[0]
+        assert h.last.counts.count(S.HELD) == 2, "nothing is sent without a yes"
+        window.confirm = lambda title, text, yes: True
         window.send_button.click()
         h.wait(lambda s: s.counts.count(S.SUCCEEDED) == 1 and s.counts.count(S.HELD) == 1)
         sent = next(j for j in h.last.jobs if j.state is S.SUCCEEDED)
@@ -140,7 +148,7 @@ def test_queue_window_renders_states_and_buttons(qtbot, runtime, tmp_path):
     assert window.retry_button.isEnabled() and window.send_button.isEnabled()
     removed = []
     window.remove_requested.connect(removed.append)
-    window.confirm = lambda text: "Remove 1 job" in text  # the operator clicks Yes
+    window.confirm = lambda title, text, yes: "Remove 1 photo" in text  # the operator agrees
     window.remove_button.click()
     assert removed == [[snap.jobs[0].id]]
     window.grab().save(str(tmp_path / "queue-window.png"))
@@ -148,14 +156,33 @@ def test_queue_window_renders_states_and_buttons(qtbot, runtime, tmp_path):
 
 
 def test_badge_paints_the_count_and_the_tooltip_says_it(qapp):
-    base = QPixmap(64, 64)
-    base.fill(Qt.GlobalColor.darkGreen)
-    icon = QIcon(base)
-    assert badge_icon(icon, QueueCounts({})) is icon
-    painted = badge_icon(icon, QueueCounts({"pending": 3})).pixmap(64, 64).toImage()
-    assert painted != base.toImage()
-    assert tooltip_line(QueueCounts({"pending": 3})) == "3 AI photos queued"
-    assert tooltip_line(QueueCounts({})) == ""
+    assert badge_icon(Condition.CURRENT, QueueCounts({})) is state_icon(Condition.CURRENT)
+    plain = state_icon(Condition.CURRENT).pixmap(32, 32).toImage()
+    painted = badge_icon(Condition.CURRENT, QueueCounts({"pending": 3})).pixmap(32, 32).toImage()
+    assert painted != plain
+    assert queue_line(QueueCounts({"pending": 3, "held": 1})) == "4 photos queued, 1 held"
+    assert queue_line(QueueCounts({})) == ""
+
+
+@pytest.mark.parametrize("size", [16, 20, 22, 24, 32])
+def test_the_badge_digit_is_tall_enough_to_read_at_tray_sizes(qapp, size):
+    """A digit scaled down from a 64 px drawing was 2-3 px tall at 22 px ("3" read as "J").
+    Count the rows of white glyph pixels inside the tag: most of its height, 6 px at least."""
+    from app.gui.queue_badge import badge_rect
+
+    text = fit_text("3", size)
+    image = draw_badge(Condition.CURRENT, text, size).toImage()
+    rect = badge_rect(text, size).toRect()
+    rows = [y for y in range(max(0, rect.top()), min(size, rect.bottom() + 1))
+            if any(image.pixelColor(x, y).lightness() > 200 and image.pixelColor(x, y).alpha()
+                   > 200 for x in range(max(0, rect.left()), min(size, rect.right() + 1)))]
+    assert len(rows) >= max(6, 0.55 * rect.height()), (size, rows)
+
+
+def test_counts_too_long_for_a_small_badge_are_shortened(qapp):
+    assert fit_text("3", 16) == "3" and fit_text("12", 16) == "12"
+    assert fit_text("12", 22) == "12" and fit_text("123", 22) == "9+"
+    assert fit_text("99+", 32) == "99+"
 
 
 def test_the_operator_run_from_the_issue(qtbot, runtime, demo_cloud):

@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication
 
+from app.core.conditions import Condition
 from app.core.money import dollars
-from app.core.tray_state import TrayState, tray_state
 from app.gui.main import MonitorApp
 from app.gui.tray import tooltip_text
 from app.runtime import Options
@@ -37,8 +37,9 @@ def test_window_shows_balance_with_its_age(monitor, qtbot):
     assert monitor.window.balance.text() == dollars(view.balance_cents)
     assert "as of" in monitor.window.age.text()
     assert monitor.window.activity.rowCount() > 5
-    assert tray_state(view) in (TrayState.OK, TrayState.LOW)
-    assert dollars(view.balance_cents) in tooltip_text(view)
+    found = monitor.snapshot.assess()
+    assert found.worst in (Condition.CURRENT, Condition.LOW_BALANCE)
+    assert dollars(view.balance_cents) in tooltip_text(found)
 
 
 def test_the_worker_never_runs_on_the_gui_thread(monitor):
@@ -50,8 +51,8 @@ def test_the_worker_never_runs_on_the_gui_thread(monitor):
 def test_outage_turns_the_window_stale_and_back(monitor, qtbot):
     monitor._demo.emit("outage", {"mode": "drop", "seconds": 0})
     qtbot.waitUntil(lambda: monitor.snapshot.view().offline, timeout=15_000)
-    assert "offline" in monitor.window.age.text()
-    assert monitor.window.state.text() == "NOT CURRENT"
+    assert "just now" not in monitor.window.age.text()
+    assert monitor.window.state.text() == "OFFLINE"
     monitor._demo.emit("restore", {})
     qtbot.waitUntil(lambda: not monitor.snapshot.view().stale, timeout=15_000)
 
@@ -61,8 +62,8 @@ def test_low_balance_notifies_and_paints_the_icon(monitor, qtbot):
     with qtbot.waitSignal(monitor.worker.alert, timeout=15_000,
                           check_params_cb=lambda a: a.key.startswith("low-balance")):
         monitor._settings.emit({"low_balance_cents": balance + 100}, {})
-    qtbot.waitUntil(lambda: "Credits running low" in monitor.window.last_alert.text())
-    assert tray_state(monitor.snapshot.view()) is TrayState.LOW
+    qtbot.waitUntil(lambda: "Credits running low" in monitor.window.last_alert.full_text())
+    assert monitor.snapshot.assess().worst is Condition.LOW_BALANCE
 
 
 def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyring):
@@ -80,7 +81,8 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     dialog.refund_channel.setCurrentIndex(dialog.refund_channel.findData("email"))
     dialog.threshold.setValue(6.5)
     dialog.default_feature.setCurrentIndex(dialog.default_feature.findData("draw_me"))
-    dialog.folder_features.setText("heads=ai_headshot, junk=nonsense, bad")
+    dialog.folder_features.add_row("heads", "ai_headshot")
+    dialog.folder_features.add_row("  ", "draw_me")  # an empty subfolder name is dropped
     dialog.hold_on_slow_link.setChecked(False)
     dialog._save()
     settings_file = home / "config" / "settings.json"
@@ -91,7 +93,7 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     saved = json.loads(settings_file.read_text())
     assert (saved["refund_channel"], saved["smtp_host"]) == ("email", "mail.booth.test")
     assert (saved["preflight_threshold_mbps"], saved["default_feature"]) == (6.5, "draw_me")
-    assert saved["folder_features"] == {"heads": "ai_headshot"}  # unknown feature dropped
+    assert saved["folder_features"] == {"heads": "ai_headshot"}
     assert saved["hold_on_slow_link"] is False
     text = settings_file.read_text()
     assert "sekrit" not in text and "smtp-pass" not in text
@@ -150,7 +152,7 @@ def test_recovers_on_its_own_when_the_cloud_returns(qtbot, qapp, home, memory_ke
         cloud = DemoCloud(tmp_path / "c.sqlite3", port=port)
         cloud.start()
         qtbot.waitUntil(lambda: not app.snapshot.view().stale, timeout=15_000)
-        assert app.window.state.text() in ("OK", "LOW BALANCE")
+        assert app.window.state.text() in ("CURRENT", "LOW BALANCE")
     finally:
         cloud.stop()
         with qtbot.waitSignal(app.thread.finished, timeout=10_000):
@@ -182,7 +184,51 @@ def test_an_unexpected_error_does_not_end_the_refresh_loop(qtbot, qapp, home, me
     qtbot.waitUntil(lambda: len(calls) >= 2 and app.snapshot is not None
                     and app.snapshot.state.balance_cents is not None
                     and not app.snapshot.syncing, timeout=15_000)
-    assert "unexpected" in app.window.last_alert.text()
+    assert "unexpected" in app.window.last_alert.full_text()
     with qtbot.waitSignal(app.thread.finished, timeout=10_000):
         app.quit()
     app.dispose()
+
+
+def test_the_window_comes_back_where_it_was_left_clamped_to_the_screen(qtbot, qapp, home,
+                                                                       memory_keyring):
+    from app.gui.screen_fit import available
+
+    first = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    first.start()
+    qtbot.waitUntil(lambda: first.snapshot is not None, timeout=15_000)
+    area = available()
+    first.window.resize(600, 440)
+    first.window.move(area.left() + 30, area.top() + 20)
+    saved = home / "cache" / "demo" / "window.json"
+    first.window._emit_geometry()
+    qtbot.waitUntil(saved.exists, timeout=10_000)
+    assert json.loads(saved.read_text())["geometry"] == [area.left() + 30, area.top() + 20,
+                                                         600, 440]
+    with qtbot.waitSignal(first.thread.finished, timeout=10_000):
+        first.quit()
+    first.dispose()
+
+    second = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    second.start()
+    qtbot.waitUntil(lambda: second.snapshot is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: second.window.size().width() == 600, timeout=5_000)
+    assert (second.window.pos().x(), second.window.pos().y()) == (area.left() + 30,
+                                                                  area.top() + 20)
+    assert (second.window.width(), second.window.height()) == (600, 440)
+    with qtbot.waitSignal(second.thread.finished, timeout=10_000):
+        second.quit()
+    second.dispose()
+
+
+def test_a_remembered_geometry_from_a_bigger_monitor_is_clamped(qapp):
+    from PySide6.QtCore import QRect
+
+    from app.gui.screen_fit import FRAME, clamp
+
+    area = QRect(0, 0, 911, 485)
+    rect = clamp(QRect(5000, 3000, 4000, 3000), area)
+    grown = QRect(rect.x(), rect.y(), rect.width() + FRAME.width(),
+                  rect.height() + FRAME.height())
+    assert area.contains(grown), (rect, area)
+    assert clamp(QRect(40, 30, 600, 400), area) == QRect(40, 30, 600, 400)

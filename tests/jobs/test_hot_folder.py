@@ -9,6 +9,7 @@ import pytest
 from app.adapters.intake.hot_folder import FolderRules, HotFolderScanner, Intake, NotAPhoto
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
+from app.core.jobs import JobState
 from app.democloud.images import make_png
 from tests.jobs.fakes import Clock
 
@@ -125,8 +126,14 @@ def test_a_photo_already_done_is_skipped_by_content_even_under_another_name(inta
     (hot / "copy-of-a.png").write_bytes(data)
     first = intake.take(hot / "a.png", "draw_me")
     second = intake.take(hot / "copy-of-a.png", "draw_me")
-    assert first.created and not second.created and second.job.id == first.job.id
-    assert first.job.result_path.endswith("a.draw_me.png")
+    assert first.created and first.job.result_path.endswith("a.draw_me.png")
+    # The copy is not sent, but it is not invisible either: a row says which photo it repeats.
+    assert second.created and second.job.state is JobState.DUPLICATE
+    assert second.job.duplicate_of == first.job.id and "a.png" in second.job.last_error
+    assert intake.take(hot / "a.png", "draw_me").job.id == first.job.id  # seen again: no row
+    again = intake.take(hot / "copy-of-a.png", "draw_me")
+    assert not again.created and again.job.id == second.job.id
+    assert intake.repo.counts().count(JobState.PENDING) == 1
     (hot / "a.png").write_bytes(make_png(9, 9))  # a new photo under the old name
     assert intake.take(hot / "a.png", "draw_me").created
 

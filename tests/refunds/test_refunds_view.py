@@ -50,8 +50,16 @@ def test_the_panel_lists_claims_and_exports_them_off_the_gui_thread(panel, qtbot
     assert view.summary.text() == "3 failed jobs, $4.50 claimed, $0.00 refunded"
     statuses = {view.table.item(r, 0).text() for r in range(3)}
     assert statuses <= {"Filed", "Under review", "Refunded"}
-    assert view.table.item(0, 2).text() == "$1.50" and view.table.item(0, 6).text() == "cloud"
+    assert view.table.item(0, 3).text() == "$1.50" and view.table.item(0, 7).text() == "cloud"
     assert "Usage history entry le_" in view.table.item(0, 0).toolTip()
+    # The photo names the guest's picture; the claim id is whole and copyable.
+    photos = {view.table.item(r, 1).text() for r in range(3)}
+    assert photos == {c.photo for c in booth.refunds.claims()} and "-" not in photos
+    ids = {view.table.item(r, 8).text() for r in range(3)}
+    assert ids == {c.id for c in booth.refunds.claims()}
+    view.table.selectRow(0)
+    view.copy_selected_ids()
+    assert QApplication.clipboard().text() == view.table.item(0, 8).text()
 
     target = tmp_path / "claims.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
@@ -63,6 +71,7 @@ def test_the_panel_lists_claims_and_exports_them_off_the_gui_thread(panel, qtbot
     qtbot.waitUntil(lambda: view.note.text().startswith("Exported 3 claims"), timeout=5_000)
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
     assert {r["id"] for r in rows} == {c.id for c in booth.refunds.claims()}
+    assert all(r["photo"] and r["charged_at_utc"].endswith("Z") for r in rows)
 
     if SHOTS:
         view.grab().save(str(Path(SHOTS) / "refunds-window.png"))

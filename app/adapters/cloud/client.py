@@ -178,7 +178,8 @@ class HttpCloud:
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """A successful answer whose body is still to be read (read it with read_capped)."""
         if not self._token:
-            raise NotConfigured("No API token is set.", hint="Enter it in Settings.")
+            raise NotConfigured("No API token is set.",
+                                hint="Enter it in Settings (or set BOOTH_MONITOR_TOKEN).")
         headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
         try:
             sent = time.monotonic()
@@ -311,3 +312,14 @@ def read_capped(response: httpx.Response, limit: int, host: str) -> Iterator[byt
             raise AnswerTooLarge(f"The answer from {host} is larger than {limit} bytes; it was "
                                  "not read further.")
         yield chunk
+
+
+def answers_health(base_url: str, timeout: float = 1.0) -> bool:
+    """Does a cloud answer GET /v1/health with status ok? No token is sent (the route is
+    public) and no proxy is used: it is for a demo cloud on this PC, found by its address file."""
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            response = client.get(f"{base_url.rstrip('/')}/v1/health")
+        return response.status_code == 200 and response.json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False

@@ -23,7 +23,7 @@ from app.adapters.intake.job_files import quarantine, result_path_for, sniff_med
 from app.adapters.store import spool
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
-from app.core.jobs import Job, NewJob
+from app.core.jobs import Job, JobState, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +218,13 @@ class Intake:
         try:
             job, created = self.repo.enqueue(new, self._clock())
         finally:
-            if not created:  # the same photo was queued already (or the store failed)
+            # The same photo was queued already, is recorded as a duplicate (never sent), or
+            # the store failed: the copy is not needed.
+            if not created or job.state is JobState.DUPLICATE:
                 spool.discard(spooled)
-        if created:
+        if created and job.state is JobState.DUPLICATE:
+            log.info("%s for %s: %s", path.name, feature, job.last_error)
+        elif created:
             log.info("queued %s for %s as %s", path.name, feature, job.id)
         return Intook(job, created)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from app.adapters.store.db import Database, from_text, to_text
-from app.core.cache import CachedState, SyncHealth
+from app.core.cache import CONTACT_FAILURES, CachedState, CloudContact, SyncHealth
 from app.core.model import (
     Account,
     AccountStatus,
@@ -54,6 +54,19 @@ MIGRATIONS = [
     CREATE TABLE active_alerts (key TEXT PRIMARY KEY)
     """,
     "ALTER TABLE ledger_entries ADD COLUMN refund_request_id TEXT",
+    # The link state shared by the sync, the job path and the connection check (CloudContact).
+    """
+    CREATE TABLE cloud_contact (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ok_at TEXT,
+        failing_since TEXT,
+        kind TEXT,
+        message TEXT,
+        source TEXT,
+        updated_at TEXT
+    );
+    INSERT INTO cloud_contact(id) VALUES (1)
+    """,
 ]
 
 
@@ -67,6 +80,7 @@ class CacheRepo:
         account = _account_from_json(row["account_json"]) if row["account_json"] else None
         return CachedState(
             account=account,
+            contact=self.load_contact(),
             balance_cents=row["balance_cents"],
             health=SyncHealth(
                 confirmed_at=from_text(row["confirmed_at"]),
@@ -96,6 +110,7 @@ class CacheRepo:
 
     def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime) -> None:
         with self._db.transaction() as conn:
+            _contact(conn, confirmed_at, "sync", None, None)
             conn.execute(
                 "UPDATE cache_state SET account_json=?, balance_cents=?, cloud_as_of=?,"
                 " confirmed_at=?, last_attempt_at=?, last_error=NULL, last_error_kind=NULL,"
@@ -106,12 +121,24 @@ class CacheRepo:
 
     def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None:
         with self._db.transaction() as conn:
+            _contact(conn, at, "sync", kind, message)
             conn.execute(
                 "UPDATE cache_state SET last_attempt_at=?, last_error=?, last_error_kind=?,"
                 " failing_since=COALESCE(failing_since, ?),"
                 " consecutive_failures=consecutive_failures + 1 WHERE id = 1",
                 (to_text(at), message, kind, to_text(at)),
             )
+
+    def record_contact(self, at: datetime, source: str, kind: str | None = None,
+                       message: str | None = None) -> None:
+        with self._db.transaction() as conn:
+            _contact(conn, at, source, kind, message)
+
+    def load_contact(self) -> CloudContact:
+        row = self._db.query("SELECT * FROM cloud_contact WHERE id = 1")[0]
+        return CloudContact(ok_at=from_text(row["ok_at"]),
+                            failing_since=from_text(row["failing_since"]), kind=row["kind"],
+                            message=row["message"], source=row["source"])
 
     def recent_entries(self, limit: int) -> list[LedgerEntry]:
         rows = self._db.query(
@@ -144,6 +171,20 @@ class CacheRepo:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM active_alerts")
             conn.executemany("INSERT INTO active_alerts(key) VALUES (?)", [(k,) for k in keys])
+
+
+def _contact(conn: Any, at: datetime, source: str, kind: str | None,
+             message: str | None) -> None:
+    # The latest word wins, whoever said it: a job that reached the cloud after the sync failed
+    # proves the link is back. Answers that merely refused something still prove it works.
+    if kind in CONTACT_FAILURES:
+        conn.execute("UPDATE cloud_contact SET failing_since = COALESCE(failing_since, ?),"
+                     " kind = ?, message = ?, source = ?, updated_at = ? WHERE id = 1",
+                     (to_text(at), kind, message, source, to_text(at)))
+    else:
+        conn.execute("UPDATE cloud_contact SET ok_at = ?, failing_since = NULL, kind = NULL,"
+                     " message = NULL, source = ?, updated_at = ? WHERE id = 1",
+                     (to_text(at), source, to_text(at)))
 
 
 def _entry(row: Any) -> LedgerEntry:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from pathlib import PurePath
 
 from app.adapters.store.db import Database, from_text, to_text
 from app.core.refunds import Ending, JobOutcome
 
 _SELECT = """
-SELECT j.id, j.feature, j.state, j.idempotency_key, j.created_at, j.cloud_job_id,
+SELECT j.id, j.feature, j.state, j.idempotency_key, j.created_at, j.cloud_job_id, j.source_path,
        j.charged_cents, j.last_error, j.finished_at,
        (SELECT MIN(e.at) FROM job_events e
          WHERE e.job_id = j.id AND e.to_state = 'sending') AS submitted_at,
@@ -74,4 +75,5 @@ def _outcome(row: sqlite3.Row) -> JobOutcome:
         idempotency_key=row["idempotency_key"], created_at=created,
         cloud_job_id=row["cloud_job_id"], submitted_at=from_text(row["submitted_at"]),
         ended_at=ended, charged_cents=row["charged_cents"], error=row["last_error"],
+        photo=PurePath(row["source_path"]).name,
     )

@@ -71,6 +71,11 @@ MIGRATIONS = [
     """,
     # When an operator retry restarted the key-age clock (see job_runner.KEY_SAFE_AGE).
     "ALTER TABLE jobs ADD COLUMN key_since TEXT",
+    # A photo seen again under another name gets a visible row; uploads started are counted.
+    """
+    ALTER TABLE jobs ADD COLUMN duplicate_of TEXT;
+    ALTER TABLE jobs ADD COLUMN sends INTEGER NOT NULL DEFAULT 0
+    """,
     # The spooled bytes; the result wait on the store's timeline; following a given-up job;
     # the cloud's own times for refund requests. (next_attempt_at and lease_until are timeline
     # values from here on; the timeline starts at epoch seconds, so old values stay valid.)
@@ -83,7 +88,6 @@ MIGRATIONS = [
     ALTER TABLE jobs ADD COLUMN first_sent_at TEXT
     """,
 ]
-
 
 
 def record_event(conn: sqlite3.Connection, job_id: str, at: datetime, before: JobState | None,
@@ -148,4 +152,5 @@ def job_from_row(row: sqlite3.Row, timeline: Timeline) -> Job:
         follow_up=bool(row["follow_up"]), cloud_created_at=from_text(row["cloud_created_at"]),
         cloud_ended_at=from_text(row["cloud_ended_at"]),
         first_sent_at=from_text(row["first_sent_at"]),
+        superseded_by=row["superseded_by"], duplicate_of=row["duplicate_of"], sends=row["sends"],
     )

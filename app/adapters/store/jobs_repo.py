@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from app.adapters.store import spool
@@ -30,6 +30,7 @@ from app.adapters.store.job_rows import (
     required_time,
     to_column,
 )
+from app.adapters.store.timeline import Timeline
 from app.core.jobs import (
     FINAL,
     OPEN,
@@ -49,7 +50,7 @@ from app.core.jobs import (
 
 _CHANGEABLE = {"attempts", "polls", "next_attempt_at", "last_error", "last_error_kind",
                "cloud_job_id", "result_ready", "charged_cents", "finished_at", "send_anyway",
-               "follow_up", "cloud_created_at", "cloud_ended_at"}
+               "follow_up", "cloud_created_at", "cloud_ended_at", "sends"}
 _WORKABLE = tuple(s.value for s in WORKABLE)
 # A given-up job the cloud has is still asked about now and then (job_runner: FOLLOW_UP_DELAY).
 _FOLLOW_UPS = " OR (state = 'given_up' AND follow_up = 1)"
@@ -80,16 +81,20 @@ class JobsRepo:
 
     def enqueue(self, new: NewJob, at: datetime, *, retry_of: str | None = None
                 ) -> tuple[Job, bool]:
-        """(job, created). A photo already queued or done for this feature is not queued again
-        (content hash): the existing job comes back with created=False."""
+        """(job, created). A photo already queued or done for this feature is not sent again
+        (content hash). Under the same name that is simply the existing job (created=False);
+        under another name it gets a row of its own in state DUPLICATE, which names the job
+        that has the photo and is never sent (created=True: a row was made)."""
         with self._db.transaction() as conn:
             if retry_of is None:
                 existing = conn.execute(
                     "SELECT * FROM jobs WHERE content_hash = ? AND feature = ?"
-                    " AND state != 'removed' AND superseded_by IS NULL ORDER BY seq DESC LIMIT 1",
-                    (new.content_hash, new.feature)).fetchone()
+                    " AND state NOT IN ('removed', 'duplicate') AND superseded_by IS NULL"
+                    " ORDER BY seq DESC LIMIT 1", (new.content_hash, new.feature)).fetchone()
                 if existing is not None:
-                    return self._job(existing), False
+                    if existing["source_path"] == new.source_path:
+                        return self._job(existing), False
+                    return _duplicate(conn, new, self._job(existing), at, self._clock), True
             job_id = new_job_id()
             result_path = free_result_path(conn, new.result_path, job_id)
             conn.execute(
@@ -260,6 +265,17 @@ class JobsRepo:
         rows = self._db.query(f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ?", (limit,))
         return [self._job(r) for r in reversed(rows)]
 
+    def jobs_since(self, since: datetime) -> list[Job]:
+        """Every job queued at or after `since`, oldest first (the event summary)."""
+        rows = self._db.query("SELECT * FROM jobs WHERE created_at >= ? ORDER BY seq",
+                              (to_text(since),))
+        return [self._job(r) for r in rows]
+
+    def created_times(self, since: datetime) -> list[datetime]:
+        rows = self._db.query("SELECT created_at FROM jobs WHERE created_at >= ?",
+                              (to_text(since),))
+        return [required_time(r[0]) for r in rows]
+
     def history(self, job_id: str) -> list[JobEvent]:
         rows = self._db.query("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,))
         return [JobEvent(r["job_id"], required_time(r["at"]),
@@ -267,7 +283,9 @@ class JobsRepo:
                          JobState(r["to_state"]), r["note"], r["owner"]) for r in rows]
 
     def counts(self) -> QueueCounts:
-        rows = self._db.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        """Per photo: a job an operator retry replaced counts through its new run only."""
+        rows = self._db.query("SELECT state, COUNT(*) AS n FROM jobs"
+                              " WHERE superseded_by IS NULL GROUP BY state")
         marks = ",".join(f"'{s.value}'" for s in OPEN)
         oldest = self._db.query(f"SELECT MIN(created_at) FROM jobs WHERE state IN ({marks})")
         return QueueCounts({r["state"]: r["n"] for r in rows}, from_text(oldest[0][0]),
@@ -288,7 +306,7 @@ class JobsRepo:
                              spool_path=self._respool(job))
                 out.append(self.enqueue(new, at, retry_of=job.id)[0])
                 continue
-            if job.state in (JobState.SUCCEEDED, JobState.REMOVED):
+            if job.state in (JobState.SUCCEEDED, JobState.REMOVED, JobState.DUPLICATE):
                 continue  # nothing to retry; a multi-selection may include these
             target = resume_state(job) if job.state in FINAL else job.state
             if target is JobState.HELD:
@@ -381,3 +399,20 @@ class JobsRepo:
         if to in _SPOOL_DONE:
             spool.discard(moved.spool_path)
         return moved
+
+def _duplicate(conn: Any, new: NewJob, original: Job, at: datetime, timeline: Timeline
+               ) -> Job:
+    job_id = new_job_id()
+    name = PurePath(original.source_path).name
+    note = f"same photo as {name} ({original.id}): not sent again"
+    conn.execute(
+        "INSERT INTO jobs(id, idempotency_key, source_path, source_mtime_ns, feature,"
+        " content_hash, size_bytes, media_type, origin, result_path, state, created_at,"
+        " updated_at, finished_at, duplicate_of, last_error, last_error_kind)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (job_id, new_idempotency_key(), new.source_path, new.source_mtime_ns, new.feature,
+         new.content_hash, new.size_bytes, new.media_type, new.origin, original.result_path,
+         JobState.DUPLICATE.value, to_text(at), to_text(at), to_text(at), original.id,
+         f"Same photo as {name}: not sent again (no second charge).", "duplicate"))
+    record_event(conn, job_id, at, None, JobState.DUPLICATE, note, None)
+    return get_job(conn, job_id, timeline)

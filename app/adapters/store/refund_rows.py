@@ -90,6 +90,7 @@ MIGRATIONS = [
         failing_since TEXT
     )
     """,
+    "ALTER TABLE refund_claims ADD COLUMN photo TEXT",
 ]
 
 OPEN_SQL = ",".join(f"'{s.value}'" for s in OPEN)
@@ -145,5 +146,5 @@ def claim_from_row(row: sqlite3.Row) -> Claim:
         updated_at=from_text(row["updated_at"]), filed_at=from_text(row["filed_at"]),
         channel=row["channel"], remote_id=row["remote_id"], resolution=row["resolution"],
         refund_entry_id=row["refund_entry_id"], refunded_cents=row["refunded_cents"],
-        refunded_at=from_text(row["refunded_at"]),
+        refunded_at=from_text(row["refunded_at"]), photo=row["photo"],
     )

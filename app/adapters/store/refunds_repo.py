@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from app.adapters.store.db import Database, to_text
@@ -45,6 +46,7 @@ class RefundsRepo:
         self._db = db
         db.migrate("refunds", MIGRATIONS)
         self.mail = MailOutbox(db)
+        self._name_photos()
 
     # -- claims -------------------------------------------------------------------------------
 
@@ -57,15 +59,28 @@ class RefundsRepo:
                     "INSERT OR IGNORE INTO refund_claims(id, ledger_entry_id, rule, feature,"
                     " amount_cents, charged_at, reason, idempotency_key, status, created_at,"
                     " updated_at, job_id, cloud_job_id, job_key, submitted_at, failed_at, error,"
-                    " hold_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " hold_until, photo) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (c.id, c.ledger_entry_id, c.rule.value, c.feature, c.amount_cents,
                      to_text(c.charged_at), c.reason, c.idempotency_key, c.status.value,
                      to_text(c.created_at), to_text(c.updated_at or c.created_at), c.job_id,
                      c.cloud_job_id, c.job_key, to_text(c.submitted_at), to_text(c.failed_at),
-                     c.error, to_epoch(c.hold_until))).rowcount
+                     c.error, to_epoch(c.hold_until), c.photo)).rowcount
                 if done:
                     added.append(get_claim(conn, c.id))
         return added
+
+    def _name_photos(self) -> None:
+        """Claims made before claims named their photo get it from the job queue (once)."""
+        with self._db.transaction() as conn:
+            has_jobs = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                    " AND name = 'jobs'").fetchone()
+            if not has_jobs:
+                return
+            for claim_id, path in conn.execute(
+                    "SELECT c.id, j.source_path FROM refund_claims c JOIN jobs j"
+                    " ON j.id = c.job_id WHERE c.photo IS NULL").fetchall():
+                conn.execute("UPDATE refund_claims SET photo = ? WHERE id = ?",
+                             (PurePath(path).name, claim_id))
 
     def claimed_entry_ids(self) -> set[str]:
         return {r[0] for r in self._db.query("SELECT ledger_entry_id FROM refund_claims")}

@@ -25,6 +25,8 @@ class Settings:
     booth_name: str = ""
     low_balance_cents: int = 2000
     refresh_interval_seconds: int = 60
+    offline_notice_seconds: int = 60  # notify when the cloud is unreachable this long
+    event_ends_at: str = "23:30"  # local HH:MM: warn when credits will not last until then
     dashboard_url: str = ""
     # AI job path (issue 4): folders ("" = a folder in the app's data folder), one feature per
     # folder or per file-name rule, how jobs are sent, and the local trigger for booth software.
