@@ -145,7 +145,7 @@ def check_keyring() -> dict[str, Any]:
     else:
         # Linux: the Secret Service backend needs a D-Bus session; without one the app uses
         # its visible plain-text fallback. The bundle must still carry the backend's code.
-        import keyring.backends.SecretService  # noqa: F401
+        import keyring.backends.SecretService
         import secretstorage  # noqa: F401
 
         session = bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
