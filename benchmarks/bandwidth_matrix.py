@@ -28,6 +28,7 @@ from pathlib import Path
 from app.adapters.bandwidth import HttpBandwidthProbe
 from app.core.bandwidth import Preflight, PreflightResult, ProbePolicy, RateWatcher, Transfer
 from benchmarks._machine import machine
+from benchmarks._naive_probe import naive_download, naive_upload
 from tests.bandwidth.netlab import TOKEN, NetLab, unavailable_reason
 
 RATES = (2.0, 4.5, 5.5, 10.0, 50.0)
@@ -108,8 +109,8 @@ def one_round(lab: NetLab, url: str, policy: ProbePolicy) -> tuple[dict[str, Run
     def naive() -> dict[str, Run]:
         link = HttpBandwidthProbe(url, TOKEN).connect()
         try:
-            return {"up": _run_from(policy, link.naive_upload(policy)),
-                    "down": _run_from(policy, link.naive_download(policy))}
+            return {"up": _run_from(policy, naive_upload(link, policy)),
+                    "down": _run_from(policy, naive_download(link, policy))}
         finally:
             link.close()
 

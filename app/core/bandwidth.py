@@ -29,8 +29,8 @@ from app.core.status import iso
 __all__ = [
     "BITS_PER_BYTE", "BandwidthProbe", "CancelFlag", "Estimate", "Preflight", "PreflightResult",
     "ProbeCancelled", "ProbeLink", "ProbePolicy", "ProbeStore", "RateWatcher", "Sample",
-    "Transfer", "Verdict", "combine", "fresh_enough", "mbps", "offline_result",
-    "upper_hull_slope",
+    "Transfer", "Verdict", "combine", "fresh_enough", "mbps",
+    "offline_result", "upper_hull_slope",
 ]
 
 # Worst first: a combined verdict is the worst of the two directions.
@@ -227,14 +227,26 @@ class Preflight:
         except MonitorError as error:
             return offline_result(self.policy, error, self._monotonic() - started, measured_at)
         up: Transfer | None = None
+        policy = self.policy
+
+        def budget_left() -> float:
+            return policy.check_seconds - (self._monotonic() - started)
+
         try:
-            up = link.upload(RateWatcher(self.policy, link.rtt_seconds))
+            # One budget for the whole check: the upload may use half of what is left unless it
+            # is heading for "slow" (which ends the check), the download gets the rest.
+            split = max(policy.min_direction_seconds, budget_left() / 2)
+            up = link.upload(RateWatcher(policy, link.rtt_seconds, split_at=split))
             down = None
-            slow_up = self.policy.verdict_for(up.estimate.mbps) in (Verdict.SLOW, Verdict.OFFLINE)
+            slow_up = policy.verdict_for(up.estimate.mbps) in (Verdict.SLOW, Verdict.OFFLINE)
             if self._download_after_slow_upload or not slow_up:
                 # A slow uplink already decides the answer; skipping the download saves the
-                # guest's time and the hotspot's megabytes.
-                down = link.download(RateWatcher(self.policy, link.rtt_seconds))
+                # guest's time and the hotspot's megabytes. (Measured anyway, for the
+                # benchmark, it has the whole cap: the verdict is already known.)
+                cap = policy.time_cap_seconds if slow_up else min(
+                    policy.time_cap_seconds, max(policy.min_direction_seconds, budget_left()))
+                down = link.download(RateWatcher(policy, link.rtt_seconds, time_cap=cap))
+            verdict_seconds = self._monotonic() - started
         except ProbeCancelled:
             raise
         except MonitorError as error:
@@ -244,4 +256,6 @@ class Preflight:
                                   bytes_up=spent)
         finally:
             link.close()
-        return combine(self.policy, up, down, self._monotonic() - started, measured_at)
+        result = combine(self.policy, up, down, verdict_seconds, measured_at)
+        result.details["settled_seconds"] = round(self._monotonic() - started, 3)
+        return result
