@@ -237,6 +237,7 @@ class Preflight:
             # is heading for "slow" (which ends the check), the download gets the rest.
             split = max(policy.min_direction_seconds, budget_left() / 2)
             up = link.upload(RateWatcher(policy, link.rtt_seconds, split_at=split))
+            up_done = self._monotonic() - started
             down = None
             slow_up = policy.verdict_for(up.estimate.mbps) in (Verdict.SLOW, Verdict.OFFLINE)
             if self._download_after_slow_upload or not slow_up:
@@ -257,5 +258,6 @@ class Preflight:
         finally:
             link.close()
         result = combine(self.policy, up, down, verdict_seconds, measured_at)
+        result.details["upload_done_seconds"] = round(up_done, 3)
         result.details["settled_seconds"] = round(self._monotonic() - started, 3)
         return result
