@@ -40,7 +40,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=30.0, pool=5.0)
 
 
 class HttpCloud:
-    def __init__(self, base_url: str, token: str | None, *, timeout: httpx.Timeout | None = None):
+    def __init__(self, base_url: str, token: str | None, *, timeout: httpx.Timeout | None = None,
+                 transport: httpx.BaseTransport | None = None):
+        """`transport`: app/adapters/cloud/transport.py's CloudTransport (pacing, passive
+        bandwidth readings) in the app; httpx's own when left out."""
         if not base_url:
             raise NotConfigured("No cloud URL is set.", hint="Set it in Settings or with --cloud.")
         self.base_url = base_url.rstrip("/")
@@ -50,6 +53,7 @@ class HttpCloud:
             timeout=timeout or DEFAULT_TIMEOUT,
             follow_redirects=False,
             headers={"User-Agent": f"booth-credit-monitor/{__version__}"},
+            transport=transport,
         )
 
     def close(self) -> None:

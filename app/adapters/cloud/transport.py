@@ -9,14 +9,21 @@ on their own connections (metering.py), handing each finished transfer to `on_tr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import httpx
 
 from app.adapters.cloud.metering import MeteringBackend, Recorder, recording
+from app.adapters.store.db import Database
+from app.adapters.store.pacing_repo import SharedBucket
+from app.adapters.store.probes_repo import ProbesRepo
+from app.core.bandwidth_passive import PassiveReading
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,10 @@ class CloudTransport(httpx.BaseTransport):
             pool._network_backend = MeteringBackend(backend)  # type: ignore[union-attr]
         self._pacer = pacer
         self._on_transfer = on_transfer
+        self._closers: list[Callable[[], None]] = []
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._pacer is not None:
@@ -91,6 +102,8 @@ class CloudTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+        while self._closers:
+            self._closers.pop()()
 
 
 class _MeteredBody(httpx.SyncByteStream):
@@ -116,3 +129,29 @@ class _MeteredBody(httpx.SyncByteStream):
         if self._finished:
             self._recorder.finish()
             self._done(self._recorder)
+
+
+def bucket_key(base_url: str, token: str | None) -> str:
+    """The cloud limits per token: one bucket per cloud and token, named without the token."""
+    return hashlib.sha256(f"{base_url.rstrip('/')}\n{token or ''}".encode()).hexdigest()[:16]
+
+
+def cloud_transport(store_file: Path, base_url: str, token: str | None,
+                    clock: Callable[[], datetime]) -> CloudTransport:
+    """The app's transport: its own connection to the shared store (so a request waiting for
+    the rate limit never holds the lock another thread of ours reads the store with), the
+    shared bucket, and passive readings recorded beside the probe's results."""
+    db = Database(store_file)
+    bucket = SharedBucket(db, bucket_key(base_url, token))
+    readings = ProbesRepo(db)
+
+    def record(recorder: Recorder) -> None:
+        reading = recorder.reading(clock())
+        if isinstance(reading, PassiveReading):
+            readings.record_passive(reading)
+        else:
+            log.debug("%s not used as a bandwidth reading: %s", recorder.direction, reading.why)
+
+    transport = CloudTransport(bucket, record)
+    transport.on_close(db.close)
+    return transport
