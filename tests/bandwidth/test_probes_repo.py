@@ -35,7 +35,8 @@ def test_history_survives_reopening_and_migrations_run_once(tmp_path):
     db = Database(path)
     repo = ProbesRepo(db)
     assert repo.latest_probe() == result(NOW)
-    assert db.query("SELECT version FROM schema_versions WHERE component='probes'")[0][0] == len(MIGRATIONS)
+    versions = db.query("SELECT version FROM schema_versions WHERE component='probes'")
+    assert versions[0][0] == len(MIGRATIONS)
 
 
 def test_last_hours_leaves_older_results_out(tmp_path):
