@@ -5,8 +5,8 @@ uninstalls that keep the data folder unless asked.
 
 `python3 dev.py test` installs Debian's nsis and wine as root; where either is missing these
 tests skip and say so. Wine 8's shell link keeps no property store (its SetValue is a stub), so
-the AppUserModelID on the shortcut is checked only as far as the installer asking for it; the
-windows-latest workflow reads it back on real Windows.
+the AppUserModelID on the shortcut is checked only as far as the installer asking for it; reading
+it back needs real Windows, which no CI of this project runs yet (README, "verified where").
 """
 
 from __future__ import annotations
