@@ -33,6 +33,7 @@ from typing import Any
 from app import APP_NAME, __version__
 from app.adapters.store.stats import store_statistics
 from app.adapters.system.autostart import Autostart, for_this_system
+from app.adapters.system.durable import make_private
 from app.adapters.system.logs import scrub
 from app.core.errors import MonitorError, StorageError
 from app.core.status import iso
@@ -186,6 +187,7 @@ def _write_zip(out: Path, members: dict[str, bytes], secrets: list[str]) -> int:
             if leaked:  # a bug upstream: better no zip than one with a secret in it
                 raise StorageError(f"The diagnostics would contain a secret ({leaked}).",
                                    hint="Please report this; nothing was saved.")
+            make_private(Path(tmp))  # logs and settings: this user only (POSIX; ACLs on Windows)
             os.replace(tmp, out)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -45,7 +45,10 @@ def launch_command(home: str | None = None, demo: bool = False) -> list[str]:
     the app package (a source install). Only the profile's options are kept (--home, --demo);
     never anything secret."""
     if getattr(sys, "frozen", False):
-        command = [sys.executable]
+        exe = Path(sys.executable)
+        # The console twin (booth-credit-monitor-cli) would open a console window at login.
+        windowed = exe.with_name(exe.name.replace("-cli", ""))
+        command = [str(windowed if windowed.exists() else exe)]
     else:
         python = Path(sys.executable)
         # On Windows pythonw.exe starts without a console window flashing up at login.
