@@ -109,7 +109,7 @@ def test_the_command_is_this_python_running_the_app_package():
 
 
 @pytest.mark.skipif(sys.platform != "win32",
-                    reason="winreg exists only on Windows; not run by this project's Linux CI")
+                    reason="winreg exists only on Windows (the Windows workflow; not yet run)")
 def test_the_run_key_value_appears_and_disappears():  # pragma: no cover - Windows only
     entry = WindowsRunKey()
     was = entry.command()

@@ -6,7 +6,7 @@ uninstalls that keep the data folder unless asked.
 `python3 dev.py test` installs Debian's nsis and wine as root; where either is missing these
 tests skip and say so. Wine 8's shell link keeps no property store (its SetValue is a stub), so
 the AppUserModelID on the shortcut is checked only as far as the installer asking for it; reading
-it back needs real Windows, which no CI of this project runs yet (README, "verified where").
+it back needs real Windows: .github/workflows/windows.yml does, but it has not run yet.
 """
 
 from __future__ import annotations
