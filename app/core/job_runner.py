@@ -14,7 +14,6 @@ measured from the cloud's answers).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import random
 from collections.abc import Callable
@@ -24,8 +23,8 @@ from pathlib import PurePath
 from typing import Any, Protocol
 
 from app.core.backoff import Backoff
-from app.core.bandwidth import Preflight, Verdict
-from app.core.errors import CloudUnreachable, MonitorError, RequestRejected
+from app.core.errors import MonitorError, RequestRejected
+from app.core.job_link import LinkCheck, LinkOffline, LinkReport, LinkVerdict
 from app.core.jobs import (
     Action,
     Disposition,
@@ -41,6 +40,9 @@ POLL_DELAYS = (0.5, 1.0, 2.0, 3.0, 5.0)
 # A given-up job the cloud has is asked about this often: if it delivers after all, the result is
 # downloaded (and no refund is claimed); if it fails, the failure is recorded for the claim.
 FOLLOW_UP_DELAY = 300.0
+# ... but not forever: a job the cloud still calls unfinished this long after accepting it is no
+# longer followed, and a charge for it is claimed as "no result".
+FOLLOW_UP_LIMIT = 12 * 3600.0
 JOB_BACKOFF = Backoff(base=5.0, cap=300.0)
 # The cloud keeps idempotency keys at least 7 days (docs/cloud-api.md §5). A job that may have
 # reached the cloud longer ago than this is not re-sent on its own: its key might be forgotten,
@@ -86,55 +88,6 @@ class SourceFiles(Protocol):
     def read(self, path: str) -> bytes:
         """The photo's bytes (at most the cloud's limit); SourceMissing if it is gone."""
         ...
-
-
-class LinkVerdict(str, enum.Enum):
-    OK = "ok"
-    SLOW = "slow"
-    OFFLINE = "offline"
-
-
-@dataclass(frozen=True)
-class LinkReport:
-    verdict: LinkVerdict
-    summary: str
-
-
-class LinkCheck(Protocol):
-    def check(self) -> LinkReport: ...
-
-
-# Preflight failures that are about the account, not the connection (error class names).
-NOT_THE_LINK = frozenset({"NotConfigured", "AuthFailed"})
-
-
-class PreflightLink:
-    """The bandwidth preflight as the job path sees it: a fresh enough result is reused, so a
-    burst of photos costs one probe, not one per photo."""
-
-    def __init__(self, preflight: Preflight | Callable[[], Preflight], max_age_seconds: float):
-        # A factory is asked at each check, so a "needed speed" changed in Settings applies
-        # to the next photo rather than after a restart.
-        self._current: Callable[[], Preflight] = (
-            (lambda: preflight) if hasattr(preflight, "check") else preflight)  # type: ignore
-        self._max_age = max_age_seconds
-
-    def check(self) -> LinkReport:
-        result = self._current().check(self._max_age)
-        if result.verdict is Verdict.OFFLINE and result.details.get("error") in NOT_THE_LINK:
-            # No token, or a refused one: the check says nothing about the link. Going on lets
-            # the send meet the same error, which pauses the queue for the operator, instead of
-            # waiting for a link that is fine.
-            return LinkReport(LinkVerdict.OK, result.reason)
-        verdict = {Verdict.SLOW: LinkVerdict.SLOW, Verdict.OFFLINE: LinkVerdict.OFFLINE}.get(
-            result.verdict, LinkVerdict.OK)  # marginal is sent: within the error of the probe
-        if verdict is LinkVerdict.OFFLINE and result.reason:
-            return LinkReport(verdict, result.reason)  # why, not a row of dashes
-        return LinkReport(verdict, result.summary())
-
-
-class LinkOffline(CloudUnreachable):
-    """The preflight found no link before anything was sent: no retry is used up."""
 
 
 # -- the runner -----------------------------------------------------------------------------------
@@ -260,8 +213,13 @@ class JobRunner:
         if _finished(cloud_job):
             return self._apply(job, owner, cloud_job,
                                f"the cloud finished job {cloud_job.id} after all")
+        if (job.waited_seconds or 0.0) > FOLLOW_UP_LIMIT:
+            return self._move(job, owner, JobState.GIVEN_UP, release=True, follow_up=False,
+                              cloud_ended_at=self._cloud_clock(),
+                              note=f"still {cloud_job.status} in the cloud after "
+                              f"{FOLLOW_UP_LIMIT / 3600:.0f} h; not followed further")
         return self._move(job, owner, JobState.GIVEN_UP, release=True, record=False,
-                          due_in=FOLLOW_UP_DELAY)
+                          due_in=FOLLOW_UP_DELAY, note=f"still {cloud_job.status}")
 
     def _download(self, job: Job, owner: str) -> Job:
         assert job.cloud_job_id is not None

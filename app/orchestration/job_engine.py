@@ -18,64 +18,23 @@ the store's timeline. The wall clock only stamps what is shown.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.adapters.store.jobs_repo import JobsRepo, LeaseLost
-from app.core.backoff import Backoff
 from app.core.errors import AuthFailed, CloudUnavailable, MonitorError, NotConfigured
 from app.core.job_runner import JobRunner, LinkCheck, LinkVerdict, StepResult
 from app.core.jobs import WORKABLE, Action, Job, JobState
+from app.orchestration.engine_parts import EngineConfig, EngineEvent, EngineStatus, new_owner_id
 
 log = logging.getLogger(__name__)
 
 # While paused, jobs the cloud already has are still followed: that charges nothing.
 FOLLOW_ONLY = frozenset({JobState.WAITING_RESULT, JobState.DOWNLOADING})
-PROBE_BACKOFF = Backoff(base=1.0, cap=8.0, floor=0.5)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    max_concurrent: int = 3
-    lease_seconds: float = 30.0
-    # Probing an unreachable cloud: quick at first so a short drop costs seconds, capped low
-    # enough that a returning cloud is noticed within ~10 s. A probe is one small GET.
-    probe_backoff: Backoff = PROBE_BACKOFF
-    max_probe_wait: float = 60.0  # even if a 503 asks for longer
-    pause_recheck_seconds: float = 120.0
-    held_recheck_seconds: float = 60.0
-    idle_seconds: float = 30.0  # longest sleep when nothing is due (a safety net only)
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    kind: str  # job | online | offline | paused | resumed | throttled | slow_link | problem
-    message: str = ""
-    job: Job | None = None
-    # On "job" events: how this step failed (Disposition.kind), None when it went through.
-    failure: str | None = None
-
-
-@dataclass
-class EngineStatus:
-    online: bool = True
-    offline_reason: str = ""
-    offline_since: datetime | None = None  # for display
-    throttled_for: float | None = None  # seconds left
-    in_flight: list[str] = field(default_factory=list)
-    offline_for: float | None = None  # seconds, on the monotonic clock
-
-
-def new_owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class JobEngine:

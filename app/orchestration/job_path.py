@@ -27,7 +27,8 @@ from app.adapters.store.jobs_repo import JobsRepo
 from app.adapters.system.settings_file import Settings
 from app.core.cache import CONTACT_FAILURES
 from app.core.errors import MonitorError
-from app.core.job_runner import JobCloud, JobRunner, LinkCheck, PreflightLink, RunPolicy
+from app.core.job_link import LinkCheck, PreflightLink
+from app.core.job_runner import JobCloud, JobRunner, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
 from app.core.model import Feature
 from app.orchestration.job_engine import EngineConfig, EngineEvent, JobEngine

@@ -17,7 +17,8 @@ from app.core.errors import (
     ProtocolError,
     RequestRejected,
 )
-from app.core.job_runner import CloudJob, JobRunner, LinkVerdict, PreflightLink, RunPolicy
+from app.core.job_link import LinkVerdict, PreflightLink
+from app.core.job_runner import CloudJob, JobRunner, RunPolicy
 from app.core.jobs import Action, JobState, NewJob, OutputFolderError
 from tests.jobs.fakes import PHOTO_HASH, T0, Clock, FakeCloud, FakeFiles, FakeLink
 

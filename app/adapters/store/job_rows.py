@@ -12,7 +12,7 @@ from typing import Any
 
 from app.adapters.store.db import from_text, to_text
 from app.adapters.store.timeline import Timeline
-from app.core.jobs import Job, JobState
+from app.core.jobs import Job, JobState, NewJob, new_idempotency_key, new_job_id
 
 MIGRATIONS = [
     """
@@ -154,3 +154,22 @@ def job_from_row(row: sqlite3.Row, timeline: Timeline) -> Job:
         first_sent_at=from_text(row["first_sent_at"]),
         superseded_by=row["superseded_by"], duplicate_of=row["duplicate_of"], sends=row["sends"],
     )
+
+
+def insert_duplicate(conn: sqlite3.Connection, new: NewJob, original: Job, at: datetime,
+                     timeline: Timeline) -> Job:
+    """A DUPLICATE row: the same photo as `original` under another name, never sent."""
+    job_id = new_job_id()
+    name = PurePath(original.source_path).name
+    note = f"same photo as {name} ({original.id}): not sent again"
+    conn.execute(
+        "INSERT INTO jobs(id, idempotency_key, source_path, source_mtime_ns, feature,"
+        " content_hash, size_bytes, media_type, origin, result_path, state, created_at,"
+        " updated_at, finished_at, duplicate_of, last_error, last_error_kind)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (job_id, new_idempotency_key(), new.source_path, new.source_mtime_ns, new.feature,
+         new.content_hash, new.size_bytes, new.media_type, new.origin, original.result_path,
+         JobState.DUPLICATE.value, to_text(at), to_text(at), to_text(at), original.id,
+         f"Same photo as {name}: not sent again (no second charge).", "duplicate"))
+    record_event(conn, job_id, at, None, JobState.DUPLICATE, note, None)
+    return get_job(conn, job_id, timeline)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from app.adapters.store import spool
@@ -25,12 +25,12 @@ from app.adapters.store.job_rows import (
     MIGRATIONS,
     free_result_path,
     get_job,
+    insert_duplicate,
     job_from_row,
     record_event,
     required_time,
     to_column,
 )
-from app.adapters.store.timeline import Timeline
 from app.core.jobs import (
     FINAL,
     OPEN,
@@ -94,7 +94,7 @@ class JobsRepo:
                 if existing is not None:
                     if existing["source_path"] == new.source_path:
                         return self._job(existing), False
-                    return _duplicate(conn, new, self._job(existing), at, self._clock), True
+                    return insert_duplicate(conn, new, self._job(existing), at, self._clock), True
             job_id = new_job_id()
             result_path = free_result_path(conn, new.result_path, job_id)
             conn.execute(
@@ -376,9 +376,8 @@ class JobsRepo:
         job = self.find(job_id)
         if job is None:
             raise LeaseLost(f"No job {job_id} in the queue.")
-        lease = self._db.query("SELECT lease_until FROM jobs WHERE id = ? AND owner IS NOT NULL",
-                               (job.id,))
-        if lease and lease[0][0] is not None and lease[0][0] > self._clock.now():
+        if self._db.query("SELECT 1 FROM jobs WHERE id = ? AND owner IS NOT NULL AND"
+                          " lease_until > ?", (job.id, self._clock.now())):
             raise LeaseLost(f"Job {job.id} is being worked on right now; try again in a moment.")
         return job
 
@@ -399,20 +398,3 @@ class JobsRepo:
         if to in _SPOOL_DONE:
             spool.discard(moved.spool_path)
         return moved
-
-def _duplicate(conn: Any, new: NewJob, original: Job, at: datetime, timeline: Timeline
-               ) -> Job:
-    job_id = new_job_id()
-    name = PurePath(original.source_path).name
-    note = f"same photo as {name} ({original.id}): not sent again"
-    conn.execute(
-        "INSERT INTO jobs(id, idempotency_key, source_path, source_mtime_ns, feature,"
-        " content_hash, size_bytes, media_type, origin, result_path, state, created_at,"
-        " updated_at, finished_at, duplicate_of, last_error, last_error_kind)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (job_id, new_idempotency_key(), new.source_path, new.source_mtime_ns, new.feature,
-         new.content_hash, new.size_bytes, new.media_type, new.origin, original.result_path,
-         JobState.DUPLICATE.value, to_text(at), to_text(at), to_text(at), original.id,
-         f"Same photo as {name}: not sent again (no second charge).", "duplicate"))
-    record_event(conn, job_id, at, None, JobState.DUPLICATE, note, None)
-    return get_job(conn, job_id, timeline)
