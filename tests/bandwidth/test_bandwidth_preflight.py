@@ -226,3 +226,46 @@ def test_link_line_for_the_tray():
     failed = service(FakeProbe(connect_error=CloudUnreachable("x"))).measure()
     assert link_line(failed, view, T0).endswith("found no cloud")
     assert "not measured" in failed.summary() and " - Mbps" not in failed.summary()
+
+
+class PassiveStore:
+    def __init__(self, **readings: float) -> None:
+        from app.core.bandwidth_passive import PassiveReading
+
+        self.readings = {d: PassiveReading(d, rate, T0, 1.5, 3_000_000, "tcp_info_acked", "job")
+                         for d, rate in readings.items()}
+
+    def latest_passive(self, direction: str):  # type: ignore[no-untyped-def]
+        return self.readings.get(direction)
+
+
+def test_fresh_passive_readings_both_ways_answer_without_a_probe():
+    probe, store = FakeProbe(), MemoryStore()
+    result = service(probe, store, passive=PassiveStore(up=8.0, down=20.0)).check(60)
+    assert result.verdict is Verdict.OK
+    assert result.method == "passive"
+    assert result.bytes_up == result.bytes_down == 0
+    assert probe.calls == [] and store.results == []
+
+
+def test_a_slow_passive_upload_is_enough_to_say_slow():
+    probe = FakeProbe()
+    result = service(probe, passive=PassiveStore(up=2.0)).check(60)
+    assert result.verdict is Verdict.SLOW
+    assert probe.calls == []
+
+
+def test_only_the_direction_without_a_fresh_reading_is_probed():
+    probe, store = FakeProbe(down=12.0), MemoryStore()
+    result = service(probe, store, passive=PassiveStore(up=9.0)).check(60)
+    assert probe.calls == ["connect", "down"]
+    assert result.verdict is Verdict.OK
+    assert result.details["up"]["method"] == "passive"
+    assert result.bytes_up == 0
+
+
+def test_a_stale_passive_reading_does_not_count():
+    probe, clock = FakeProbe(), Clock()
+    clock.now = T0 + timedelta(seconds=61)
+    service(probe, clock=clock, passive=PassiveStore(up=9.0, down=9.0)).check(60)
+    assert probe.calls == ["connect", "up", "down"]

@@ -105,11 +105,11 @@ class SharedBucket:
             if now < blocked:
                 return blocked - now
             tokens = min(self.limit.burst, tokens + max(0.0, now - updated) * self.limit.rate)
-            if tokens >= 1.0:
-                tokens -= 1.0
+            if tokens >= 1.0 - 1e-9:  # float refills land a hair short of a whole token
+                tokens = max(0.0, tokens - 1.0)
                 wait = 0.0
             else:
-                wait = (1.0 - tokens) / self.limit.rate
+                wait = (1.0 - tokens) / self.limit.rate + 1e-6
             conn.execute("UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE key = ?",
                          (tokens, max(now, updated), self._key))
         return wait
