@@ -2,7 +2,8 @@
 
 Painted with QPainter (no chart library): a few dozen points a day do not need one. Dots are
 coloured by verdict, so a glance tells whether the venue link has been good enough; an offline
-check is a grey cross on the baseline, and the line breaks there.
+check is a grey cross on the baseline, and the line breaks there. Readings taken from the
+photos' own transfers (passive, no byte spent) are their own kind: hollow diamonds, off the line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from app.core.bandwidth import PreflightResult
@@ -89,9 +90,10 @@ class BandwidthChart(QWidget):
         return QSize(380, 150)
 
     def set_points(self, points: Sequence[Point], threshold_mbps: float,
-                   now: datetime | None = None) -> None:
+                   now: datetime | None = None, passive: Sequence[Point] = ()) -> None:
         """`now` pins the right edge (tests); by default it is the time of painting."""
         self._points = sorted(points, key=lambda p: p[0])
+        self.passive = sorted(passive, key=lambda p: p[0])
         self._threshold = threshold_mbps
         self._now = now
         self.update()
@@ -113,8 +115,9 @@ class BandwidthChart(QWidget):
         now = self._now or datetime.now(timezone.utc)
         start = now - timedelta(hours=self.hours)
         visible = [p for p in self._points if start <= p[0] <= now]
+        passive = [p for p in getattr(self, "passive", []) if start <= p[0] <= now]
         rect = self._plot_rect()
-        scale = self.scale(visible)
+        scale = self.scale(visible + passive)
 
         def x_of(moment: datetime) -> float:
             share = (moment - start).total_seconds() / (self.hours * 3600)
@@ -126,7 +129,9 @@ class BandwidthChart(QWidget):
         self._axes(painter, rect, scale, y_of)
         threshold_y = y_of(self._threshold)
         self._threshold_line(painter, rect, threshold_y)
-        if not visible:
+        for moment, rate in passive:
+            self._diamond(painter, QPointF(x_of(moment), y_of(rate or 0.0)), rate or 0.0)
+        if not visible and not passive:
             # In the band above the threshold line, never across it.
             band = QRectF(rect.left(), rect.top(), rect.width(),
                           max(16.0, threshold_y - rect.top() - 18))
@@ -192,6 +197,19 @@ class BandwidthChart(QWidget):
         painter.drawText(QRectF(0, y - 8, rect.left() - 4, 16),
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                          f"{self._threshold:g}")
+
+    def _diamond(self, painter: QPainter, at: QPointF, rate: float) -> None:
+        painter.setPen(QPen(self._color(rate), 1.5))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        corners = [QPointF(0, -4.5), QPointF(4.5, 0), QPointF(0, 4.5), QPointF(-4.5, 0)]
+        painter.drawPolygon(QPolygonF([at + c for c in corners]))
+
+    def _color(self, rate: float) -> QColor:
+        if rate >= self._threshold * 1.1:
+            return OK_COLOR
+        if rate < self._threshold * 0.9:
+            return SLOW_COLOR
+        return MARGINAL_COLOR
 
     def _marker(self, painter: QPainter, at: QPointF, rate: float | None) -> None:
         if rate is None:

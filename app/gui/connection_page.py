@@ -52,7 +52,9 @@ class ConnectionPage(QWidget):
     def show_snapshot(self, snap: Snapshot, found: Assessment, now: datetime) -> None:
         view = snap.view()
         threshold = float(snap.settings.preflight_threshold_mbps)
-        self.chart.set_points(points_from_results(snap.link_history), threshold)
+        self.chart.set_points(points_from_results(snap.link_history), threshold,
+                              passive=[(r.measured_at, r.mbps) for r in snap.passive_history
+                                       if r.direction == "up"])
         self.link_line.setText(f"{link_line(snap.link, view, now)}. AI jobs need "
                                f"{threshold:g} Mbps up and down.")
         self.link_cost.setText(f"Data used by connection checks today: "

@@ -64,6 +64,7 @@ class Snapshot:
     demo: bool = False
     link: PreflightResult | None = None  # the last bandwidth check, by the tray or a job
     link_history: list[PreflightResult] = field(default_factory=list)  # the last hours
+    passive_history: list[Any] = field(default_factory=list)  # PassiveReading: photos' transfers
     probe_bytes_today: int = 0  # hotspots are metered: what the checks cost today
     alert_keys: frozenset[str] = frozenset()  # conditions notified and still active
     folders: JobFolders | None = None  # where photos go in and out (Settings shows them)
@@ -363,6 +364,7 @@ class MonitorWorker(QObject):
                 demo=self._options.demo,
                 link=probes.latest_probe(),
                 link_history=probes.last_hours(now, LINK_HOURS),
+                passive_history=probes.passive_history(now - timedelta(hours=LINK_HOURS)),
                 probe_bytes_today=spent.total_bytes,
                 alert_keys=frozenset(runtime.cache.active_alert_keys()),
                 folders=job_folders(runtime),

@@ -136,3 +136,16 @@ def test_a_fast_office_line_does_not_flatten_a_slow_venue_link():
     slow_night = RateScale([3.0, 4.0, 7.0], threshold=5.0)
     assert not slow_night.log and slow_night.top == 10
     assert 5.0 not in slow_night.ticks(5.0)  # the threshold has its own label
+
+
+def test_passive_readings_are_drawn_as_their_own_kind(qtbot):
+    chart = BandwidthChart(hours=3)
+    qtbot.addWidget(chart)
+    chart.resize(420, 160)
+    # No probe at all: the photos' own transfers alone fill the chart (slow ones in red).
+    chart.set_points([], 5.0, now=NOW, passive=[(NOW - timedelta(minutes=m), 2.5)
+                                                 for m in (10, 40, 90)])
+    chart.show()
+    image = chart.grab().toImage()
+    assert has_color(image, SLOW_COLOR)
+    assert len(chart.passive) == 3
