@@ -33,6 +33,7 @@ from app.core.status import StatusView, ViewSettings, build_view
 from app.core.sync import SyncOutcome, SyncService
 
 if TYPE_CHECKING:
+    from app.adapters.cloud.transport import CloudTransport
     from app.adapters.store.probes_repo import ProbesRepo
     from app.core.bandwidth import Preflight, PreflightResult
     from app.democloud.server import DemoCloud
@@ -160,14 +161,22 @@ class Runtime:
                 # server on the same ledger, on a port nobody else knows.
                 url = (self._demo.url if self._demo else
                        self.running_demo_url() or self._start_demo().url)
-                self._cloud = HttpCloud(url, DEMO_TOKEN)
+                self._cloud = HttpCloud(url, DEMO_TOKEN,
+                                        transport=self.cloud_transport(url, DEMO_TOKEN))
             else:
                 self.check_configured()
                 url = self.cloud_url
                 token = self.secrets.get_token(url).value
                 register_secret(token)
-                self._cloud = HttpCloud(url, token)
+                self._cloud = HttpCloud(url, token, transport=self.cloud_transport(url, token))
         return self._cloud
+
+    def cloud_transport(self, url: str, token: str | None) -> CloudTransport:
+        """Pacing to the cloud's rate limit (shared by every process on this store) and the
+        passive bandwidth readings from the photos' own transfers (issue 14)."""
+        from app.adapters.cloud.transport import cloud_transport
+
+        return cloud_transport(self.paths.store_file, url, token, utc_now)
 
     def reset_cloud(self) -> None:
         """Forget the client after Settings changed the URL or token."""
@@ -224,7 +233,8 @@ class Runtime:
         if cached is None or cached.policy.threshold_mbps != threshold:
             history = ContactNotingProbes(self.probe_history(), self.cache)
             cached = Preflight(HttpBandwidthProbe(endpoint), history, utc_now,
-                               ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic)
+                               ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic,
+                               passive=self.probe_history())
             self._preflight = cached
         return cached
 

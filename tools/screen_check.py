@@ -81,7 +81,9 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     from app.core.alerts import Alert
     from app.core.job_notices import quit_warning
     from app.core.jobs import QueueCounts
+    from app.gui.first_run import FirstRunDialog
     from app.gui.main import MonitorApp, quit_question
+    from app.orchestration.setup_path import ConnectionCheck
     from app.runtime import Options
 
     app = QApplication(sys.argv[:1])
@@ -131,6 +133,20 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     wait_for(lambda: summary.summary is not None)
     check("event-summary", summary)
     summary.accept()
+
+    setup = FirstRunDialog(str(home / "data" / "hot-folder"), str(home / "data" / "results"))
+    setup.cloud_url.setText("https://cloud.example.com")
+    setup.show_check(ConnectionCheck(False, "Not connected: the cloud refused the API token. "
+                                     "Check the token in the cloud's dashboard."))
+    setup.show()
+    check("first-run", setup)
+    setup.close()
+    setup.deleteLater()
+
+    monitor.tools.show_about()
+    assert monitor.tools.about is not None
+    check("about", monitor.tools.about)
+    monitor.tools.about.reject()
 
     box, _ = quit_question(window, quit_warning(QueueCounts({"pending": 3})) or "", 3)
     box.show()

@@ -113,6 +113,51 @@ CREATE TABLE IF NOT EXISTS refund_requests (
     decide_at REAL NOT NULL,
     UNIQUE (account_id, ledger_entry_id)
 );
+-- Contract v1 additions (issue 11): the payment side, coupons, and support requests.
+CREATE TABLE IF NOT EXISTS payments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    receipt TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    paid_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    ledger_entry_id TEXT,
+    UNIQUE (account_id, receipt)
+);
+CREATE TABLE IF NOT EXISTS coupon_uses (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    code TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    bonus_cents INTEGER NOT NULL,
+    ledger_entry_id TEXT
+);
+CREATE TABLE IF NOT EXISTS support_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    subject_key TEXT,
+    body TEXT NOT NULL,
+    attachments INTEGER NOT NULL DEFAULT 0,
+    resolution TEXT,
+    credited_entry_id TEXT,
+    refund_request_id TEXT,
+    idempotency_key TEXT NOT NULL,
+    review_at REAL NOT NULL,
+    decide_at REAL NOT NULL
+);
+-- Deductions support gave back after a dispute (each one at most once).
+CREATE TABLE IF NOT EXISTS restorations (
+    entry_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    restore_entry_id TEXT NOT NULL
+);
 """
 
 

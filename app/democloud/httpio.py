@@ -119,13 +119,13 @@ class Request:
         values = self.query.get(name)
         return values[0] if values else None
 
-    def json_body(self, *, optional: bool = False) -> dict[str, Any]:
+    def json_body(self, *, optional: bool = False, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
         media = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if optional and not media and self.body.done:
             return {}
         if media != "application/json" and not media.endswith("+json"):
             raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
-        raw = self.body.read_all(MAX_JSON_BYTES)
+        raw = self.body.read_all(limit)
         if optional and not raw.strip():
             return {}
         try:

@@ -70,7 +70,29 @@ def record(
             description,
         ),
     )
+    _link_payment_side(conn, account_id, entry_id, kind, receipt, coupon_code)
     return get_entry(conn, account_id, entry_id) or {}
+
+
+def _link_payment_side(
+    conn: sqlite3.Connection, account_id: int, entry_id: str, kind: str,
+    receipt: str | None, coupon_code: str | None,
+) -> None:
+    """The entry that credits a payment or grants a coupon's bonus is named on it (/v1/payments,
+    /v1/coupons), in the same transaction as the entry itself."""
+    if kind == "purchase" and receipt:
+        conn.execute(
+            "UPDATE payments SET ledger_entry_id = ? WHERE account_id = ? AND receipt = ?"
+            " AND ledger_entry_id IS NULL",
+            (entry_id, account_id, receipt),
+        )
+    elif kind == "coupon_bonus" and coupon_code:
+        conn.execute(
+            "UPDATE coupon_uses SET ledger_entry_id = ? WHERE seq = (SELECT seq FROM coupon_uses"
+            " WHERE account_id = ? AND lower(code) = lower(?) AND ledger_entry_id IS NULL"
+            " AND bonus_cents > 0 ORDER BY seq LIMIT 1)",
+            (entry_id, account_id, coupon_code),
+        )
 
 
 def entry_json(row: sqlite3.Row) -> dict[str, Any]:

@@ -7,7 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from app.democloud import accounts, images, jobs, ledger, refunds, scenarios, speedtest
+from app.democloud import (
+    accounts,
+    billing,
+    images,
+    jobs,
+    ledger,
+    refunds,
+    scenarios,
+    speedtest,
+    support,
+    trap_scenarios,
+)
 from app.democloud.clock import fmt_ts, now_ts, parse_ts
 from app.democloud.httpio import Request, Response, json_response
 from app.democloud.idempotency import require_key
@@ -136,6 +147,51 @@ def get_refund(rt: Runtime, req: Request, request_id: str) -> Response:
     return json_response(200, refunds.get(rt, req.account_id, request_id))
 
 
+def _since(req: Request) -> str | None:
+    raw = req.param("since")
+    if raw is None:
+        return None
+    try:
+        return fmt_ts(parse_ts(raw))
+    except ValueError as exc:
+        raise bad_request("since must be an RFC 3339 timestamp with a time zone.") from exc
+
+
+def list_payments(rt: Runtime, req: Request) -> Response:
+    limit = ledger.parse_limit(req.param("limit"))
+    with rt.db.read() as conn:
+        doc = billing.payments_page(conn, req.account_id, req.param("cursor"), _since(req),
+                                    limit)
+    return json_response(200, doc)
+
+
+def list_coupons(rt: Runtime, req: Request) -> Response:
+    limit = ledger.parse_limit(req.param("limit"))
+    with rt.db.read() as conn:
+        doc = billing.coupons_page(conn, req.account_id, req.param("cursor"), _since(req),
+                                   limit)
+    return json_response(200, doc)
+
+
+def create_support_request(rt: Runtime, req: Request) -> Response:
+    key = require_key(req.headers.get("Idempotency-Key"))
+    body = req.json_body(limit=support.MAX_BODY_BYTES)
+    with rt.in_flight.claim(req.account_id, "support-requests", key):
+        doc, created = support.create(rt, req.account_id, key, body)
+    return json_response(
+        201 if created else 200, doc, {"Location": f"/v1/support-requests/{doc['id']}"}
+    )
+
+
+def list_support_requests(rt: Runtime, req: Request) -> Response:
+    limit = ledger.parse_limit(req.param("limit"))
+    return json_response(200, support.page(rt, req.account_id, req.param("cursor"), limit))
+
+
+def get_support_request(rt: Runtime, req: Request, request_id: str) -> Response:
+    return json_response(200, support.get(rt, req.account_id, request_id))
+
+
 def demo_state(rt: Runtime, req: Request) -> Response:
     doc = scenarios.state(rt, req.account_id)
     doc["token_revoked"] = rt.disruptions.is_revoked(req.token)
@@ -159,6 +215,16 @@ def demo_scenario(rt: Runtime, req: Request, name: str) -> Response:
         return json_response(200, scenarios.restore(rt, account_id))
     if name == "expire-account":
         return json_response(200, scenarios.expire_account(rt, account_id, body))
+    if name == "lost-purchase":
+        return json_response(200, trap_scenarios.lost_purchase(rt, account_id, body))
+    if name == "coupon-not-activated":
+        return json_response(200, trap_scenarios.coupon_not_activated(rt, account_id, body))
+    if name == "unexplained-deduction":
+        return json_response(200, trap_scenarios.unexplained_deduction(rt, account_id, body))
+    if name == "plan-ending":
+        return json_response(200, trap_scenarios.plan_ending(rt, account_id, body))
+    if name == "close-account":
+        return json_response(200, trap_scenarios.close_account(rt, account_id))
     if name == "revoke-token":
         rt.disruptions.revoke(req.token)
         return json_response(200, {"revoked": True})
@@ -185,6 +251,11 @@ ROUTES = (
     _route("POST", "/v1/refund-requests", create_refund),
     _route("GET", "/v1/refund-requests", list_refunds),
     _route("GET", "/v1/refund-requests/{request_id}", get_refund),
+    _route("GET", "/v1/payments", list_payments),
+    _route("GET", "/v1/coupons", list_coupons),
+    _route("POST", "/v1/support-requests", create_support_request),
+    _route("GET", "/v1/support-requests", list_support_requests),
+    _route("GET", "/v1/support-requests/{request_id}", get_support_request),
     _route("GET", "/demo/state", demo_state, DEMO),
     _route("POST", "/demo/scenarios/{name}", demo_scenario, DEMO),
 )

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from app.democloud import accounts, fields, jobs, ledger
+from app.democloud import accounts, billing, fields, jobs, ledger
 from app.democloud.clock import fmt_ts, new_id, now_ts, parse_ts, utcnow
 from app.democloud.disruptions import OUTAGE_MODES
 from app.democloud.problems import ApiError, unprocessable
@@ -45,6 +45,9 @@ def late_purchase(rt: Runtime, account_id: int, body: dict[str, Any]) -> dict[st
     delay = fields.number(body, "delay_seconds", default=30, minimum=0, maximum=86400)
     receipt = new_id("rcpt")
     purchased_at = now_ts()
+    with rt.db.tx() as conn:  # the payment side knows at once; the ledger learns later
+        billing.record_payment(conn, account_id, receipt=receipt, amount_cents=amount,
+                               paid_at=purchased_at)
     entry = _record_or_schedule(
         rt,
         account_id,
@@ -68,6 +71,8 @@ def coupon_bonus(rt: Runtime, account_id: int, body: dict[str, Any]) -> dict[str
     code = fields.text(body, "coupon_code", default="Pro4Free", max_length=40)
     amount = fields.integer(body, "amount_cents", default=4000, minimum=1, maximum=10_000_000)
     delay = fields.number(body, "delay_seconds", default=0, minimum=0, maximum=86400)
+    with rt.db.tx() as conn:  # applied to the subscription now; the bonus follows
+        billing.apply_coupon(conn, account_id, code=code, bonus_cents=amount)
     entry = _record_or_schedule(
         rt,
         account_id,
@@ -176,11 +181,16 @@ def start_outage(rt: Runtime, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def restore(rt: Runtime, account_id: int) -> dict[str, Any]:
-    """End outages and token revocation, and reopen an expired account."""
+    """End outages and token revocation, reopen an expired or suspended account and renew a
+    plan that was set to end (a closed account is support's business: a restore request)."""
     rt.disruptions.restore()
     with rt.db.tx() as conn:
-        if accounts.get_row(conn, account_id)["status"] == "expired":
-            accounts.update(conn, account_id, status="active", expires_at=None, grace_ends_at=None)
+        row = accounts.get_row(conn, account_id)
+        if row["status"] in ("expired", "suspended") or (
+                row["status"] == "active" and row["expires_at"] and not row["renews_at"]):
+            renews = None if row["plan"] == "pay_as_you_go" else fmt_ts(_add_month(utcnow()))
+            accounts.update(conn, account_id, status="active", expires_at=None,
+                            grace_ends_at=None, renews_at=renews)
     return state(rt, account_id)
 
 
@@ -206,6 +216,14 @@ def state(rt: Runtime, account_id: int) -> dict[str, Any]:
                 (account_id,),
             )
         }
+        support = {
+            r["status"]: r["n"]
+            for r in conn.execute(
+                "SELECT status, COUNT(*) AS n FROM support_requests WHERE account_id = ?"
+                " GROUP BY status",
+                (account_id,),
+            )
+        }
         (pending,) = conn.execute(
             "SELECT COUNT(*) FROM scheduled_entries WHERE account_id = ?", (account_id,)
         ).fetchone()
@@ -219,5 +237,6 @@ def state(rt: Runtime, account_id: int) -> dict[str, Any]:
         "scheduled_entries": pending,
         "jobs": {s: by_status.get(s, 0) for s in ("queued", "running", "succeeded", "failed")},
         "refund_requests": refunds,
+        "support_requests": support,
         "outage": {"mode": outage[0], "retry_after_seconds": outage[1]} if outage else None,
     }

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from app.democloud import jobs, ledger, seed
+from app.democloud import billing, jobs, ledger, seed
 from app.democloud.accounts import find_account
 from app.democloud.clock import utcnow
 from app.democloud.db import Database
@@ -212,6 +212,8 @@ def _open_accounts(db: Database, options: Options) -> dict[str, int]:
             mapping[token] = (
                 extra if extra is not None else seed.seed_extra_account(conn, email, now)
             )
+        for known in set(mapping.values()):
+            billing.backfill(conn, known)
     return mapping
 
 

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from app.democloud import jobs, ledger, refunds
+from app.democloud import jobs, ledger, refunds, support
 from app.democloud.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class Worker:
         now = time.time()
         jobs.finish_due(self._rt, now)  # first: finishing frees render capacity
         jobs.start_queued(self._rt)
-        deadlines = [jobs.next_finish(self._rt), refunds.advance(self._rt, now)]
+        deadlines = [jobs.next_finish(self._rt), refunds.advance(self._rt, now),
+                     support.advance(self._rt, now)]
         with self._rt.db.tx() as conn:
             deadlines.append(ledger.record_due(conn, now))
         known = [d for d in deadlines if d is not None]

@@ -32,6 +32,7 @@ from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
 from app.gui.refunds_view import RefundsWorker
+from app.gui.system_worker import SystemWorker
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
 from app.orchestration.summary_path import event_summary
@@ -104,6 +105,9 @@ class MonitorWorker(QObject):
         # the freshly synced ledger and must not race it for the store.
         self.refunds = RefundsWorker(lambda: RefundPath(self._require_runtime()))
         self.refunds.setParent(self)
+        # Start at login, diagnostics and first-run setup: same thread, same runtime.
+        self.system = SystemWorker(self._require_runtime, self._settings_changed)
+        self.system.setParent(self)
 
     # -- lifecycle (called on the worker thread) -----------------------------------------------
 
@@ -126,6 +130,7 @@ class MonitorWorker(QObject):
         self._window_geometry = _read_geometry(self._runtime)
         self._publish()
         self.ready.emit()
+        self.system.look()
         self._schedule(SOON_SECONDS)
 
     @Slot()
@@ -268,6 +273,8 @@ class MonitorWorker(QObject):
         runtime = self._runtime
         if runtime is None:
             return
+        changes = dict(changes)
+        start_at_login = changes.pop("start_at_login", None)
         try:
             runtime.settings = replace(runtime.settings, **changes)
             runtime.save_settings()
@@ -282,7 +289,14 @@ class MonitorWorker(QObject):
         except MonitorError as error:
             self.problem.emit("Settings not saved", str(error))
             return
-        runtime.reset_cloud()
+        if start_at_login is not None:
+            self.system.set_autostart(bool(start_at_login))
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        """Settings or the token changed: a new client, the claims and jobs re-read, a sync."""
+        if self._runtime is not None:
+            self._runtime.reset_cloud()
         self.refunds.settings_changed()
         self.settings_applied.emit()
         self._publish()

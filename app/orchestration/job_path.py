@@ -52,12 +52,18 @@ class JobFolders:
             folder.mkdir(parents=True, exist_ok=True)
 
 
+def default_job_folders(data_dir: Path) -> JobFolders:
+    """The folders used while Settings leaves them empty: inside the data folder."""
+    return JobFolders(hot=data_dir / "hot-folder", output=data_dir / "results",
+                      quarantine=data_dir / "quarantine")
+
+
 def job_folders(runtime: Runtime) -> JobFolders:
-    s, data = runtime.settings, runtime.paths.data_dir
+    s, default = runtime.settings, default_job_folders(runtime.paths.data_dir)
     return JobFolders(
-        hot=_folder(s.hot_folder, data / "hot-folder"),
-        output=_folder(s.output_folder, data / "results"),
-        quarantine=_folder(s.quarantine_folder, data / "quarantine"),
+        hot=_folder(s.hot_folder, default.hot),
+        output=_folder(s.output_folder, default.output),
+        quarantine=_folder(s.quarantine_folder, default.quarantine),
     )
 
 

@@ -184,6 +184,31 @@ def test_every_operation_matches_the_spec(spec: dict[str, Any], tmp_path: Path) 
         c.check("getRefundRequest", api.get(f"/v1/refund-requests/{request['id']}"))
         c.check("getRefundRequest", api.get("/v1/refund-requests/rr_missing"))
 
+        paid = scenario(api, "lost-purchase")
+        c.check("listPayments", api.get("/v1/payments", params={"since": paid["paid_at"]}))
+        c.check("listPayments", api.get("/v1/payments", params={"since": "yesterday"}))
+        scenario(api, "coupon-not-activated")
+        c.check("listCoupons", api.get("/v1/coupons"))
+        c.check("listCoupons", api.get("/v1/coupons", params={"limit": 501}))
+        ask = {"kind": "missing_purchase", "account_email": "demo@booth.example",
+               "receipt": paid["receipt"], "amount_cents": paid["amount_cents"],
+               "paid_at": paid["paid_at"], "attachments": [
+                   {"filename": "balance.png", "content_type": "image/png",
+                    "data_base64": "iVBORw0KGgo="}]}
+
+        def support(key: str, body: dict[str, Any]) -> httpx.Response:
+            return api.post("/v1/support-requests", json=body, headers={"Idempotency-Key": key})
+
+        asked = c.check("createSupportRequest", support("conf-s1", ask)).json()
+        c.check("createSupportRequest", support("conf-s1", ask))
+        c.check("createSupportRequest", support("conf-s2", ask))
+        c.check("createSupportRequest", support("conf-s3", {**ask, "kind": "nonsense"}))
+        c.check("createSupportRequest", support("conf-s4", {**claim, "kind": "refund",
+                                                            "amount_cents": 1}))
+        c.check("listSupportRequests", api.get("/v1/support-requests"))
+        c.check("getSupportRequest", api.get(f"/v1/support-requests/{asked['id']}"))
+        c.check("getSupportRequest", api.get("/v1/support-requests/sr_missing"))
+
         scenario(api, "other-booth-spend", feature="draw_me", count=1000)
         c.check("createJob", job("conf-poor"))
         scenario(api, "outage", mode="503", seconds=0)
@@ -194,6 +219,7 @@ def test_every_operation_matches_the_spec(spec: dict[str, Any], tmp_path: Path) 
     assert set(c.checked) == set(c.operations), "an operation in the spec was never exercised"
     assert c.checked["createJob"] == {200, 201, 400, 402, 409, 415, 422}
     assert c.checked["createRefundRequest"] == {200, 201, 409, 422}
+    assert c.checked["createSupportRequest"] == {200, 201, 409, 422}
 
 
 def test_schemathesis_finds_no_contract_violations(tmp_path: Path) -> None:

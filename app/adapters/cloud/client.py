@@ -106,7 +106,10 @@ def check_cloud_url(url: str, *, allow_insecure_http: bool = False) -> None:
 
 class HttpCloud:
     def __init__(self, base_url: str, token: str | None, *, timeout: httpx.Timeout | None = None,
-                 allow_insecure_http: bool = False):
+                 allow_insecure_http: bool = False,
+                 transport: httpx.BaseTransport | None = None):
+        """`transport`: app/adapters/cloud/transport.py's CloudTransport (pacing, passive
+        bandwidth readings) in the app; httpx's own when left out."""
         if not base_url:
             raise NotConfigured("No cloud URL is set.", hint="Set it in Settings or with --cloud.")
         check_cloud_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -121,6 +124,7 @@ class HttpCloud:
             timeout=timeout or DEFAULT_TIMEOUT,
             follow_redirects=False,
             headers={"User-Agent": f"booth-credit-monitor/{__version__}"},
+            transport=transport,
         )
         self.clock_offset: float | None = None  # cloud clock minus booth clock, seconds
         self.clock_offset_at: datetime | None = None
