@@ -303,7 +303,8 @@ class JobsRepo:
             if job.state is JobState.FAILED and job.cloud_job_id is not None:
                 new = NewJob(job.source_path, job.feature, job.content_hash, job.size_bytes,
                              job.media_type, "retry", job.result_path,
-                             spool_path=self._respool(job))
+                             spool_path=spool.duplicate(job.spool_path,
+                                                        self.spool_folder))
                 out.append(self.enqueue(new, at, retry_of=job.id)[0])
                 continue
             if job.state in (JobState.SUCCEEDED, JobState.REMOVED, JobState.DUPLICATE):
@@ -318,14 +319,6 @@ class JobsRepo:
                                            wait_since=self._clock.now() if job.cloud_job_id
                                            else None))
         return out
-
-    def _respool(self, job: Job) -> str | None:
-        if not job.spool_path:
-            return None
-        try:
-            return spool.duplicate(job.spool_path, self.spool_folder)
-        except OSError:
-            return None  # the runner falls back to the original file, if it is unchanged
 
     def spool_files(self) -> tuple[set[str], set[str]]:
         """(needed, done): spool files a job may still need (open jobs; failed or given-up ones

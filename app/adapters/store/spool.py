@@ -90,14 +90,21 @@ def store(data: bytes, folder: Path) -> str:
                            hint="Check that the disk is not full.") from None
 
 
-def duplicate(path: str, folder: Path) -> str:
-    """Another spool file with the same bytes (an operator retry that becomes a new job). Spool
-    files are never changed in place, so a hard link is safe here; a copy where links fail."""
+def duplicate(path: str | None, folder: Path) -> str | None:
+    """Another spool file with the same bytes (an operator retry that becomes a new job), or
+    None without one (the runner then falls back to the original file, if it is unchanged).
+    Spool files are never changed in place, so a hard link is safe here; a copy where links
+    fail."""
+    if not path:
+        return None
     target = folder / f"{uuid.uuid4().hex}{SUFFIX}"
     try:
-        os.link(path, target)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
     except OSError:
-        shutil.copyfile(path, target)
+        return None
     return str(target)
 
 
