@@ -1,9 +1,14 @@
-"""kill -9 harness for the job path: kill it at random moments, restart it, check nothing broke.
+"""kill -9 harness for the job path: kill it inside every job step and at random moments, restart
+it, check nothing broke.
 
 A parent runs the demo cloud and drops photos into the hot folder in batches; a child process
-runs the real job path (intake from the hot folder, durable queue, engine) and is killed hard at
-a random moment (Popen.kill: SIGKILL on POSIX, TerminateProcess on Windows, so no cleanup code
-runs), then restarted. At the end one child runs to completion and the parent checks:
+(benchmarks/kill_child.py) runs the real job path (intake from the hot folder, durable queue,
+engine) and is killed hard (Popen.kill: SIGKILL on POSIX, TerminateProcess on Windows, so no
+cleanup code runs), then restarted. The kills take turns: one at each of the child's named kill
+points (kill_child.KILL_POINTS: after the spool copy, inside the upload, after the cloud's answer,
+mid-result...), where the child stops and waits to be killed, then one at a random moment.
+Between runs the booth software deletes some photos it already handed over (the queue must not
+need them). At the end one child runs to completion and the parent checks:
 
 * every photo has exactly one job, in a final state (succeeded, or failed in the cloud);
 * the demo cloud's own ledger: at most one cloud job and one charge per idempotency key, and no
@@ -11,7 +16,7 @@ runs), then restarted. At the end one child runs to completion and the parent ch
 * every result is a whole, valid image, and no temporary .part file is left in the output folder;
 * PRAGMA integrity_check is ok on the booth's store.
 
-    python3 dev.py bench kill_harness [--kills=40] [--photos=60] [--seed=1]
+    python3 dev.py bench kill_harness [--kills=42] [--photos=240] [--seed=1]
 """
 
 from __future__ import annotations
@@ -19,25 +24,28 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import queue
 import random
 import sqlite3
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from app.adapters.system.paths import resolve_paths
 from app.democloud import images
 from app.democloud.server import DemoCloud
+from benchmarks.kill_child import KILL_POINTS
 
-LEASE_SECONDS = 1.5  # short, so a killed child's jobs are taken over quickly
 CHILD_TIMEOUT = 120.0
+POINT_WAIT = 10.0  # how long a child may take to reach its kill point
+RANDOM = "a random moment"
 
 
 def noise_png(seed: int, side: int = 420) -> bytes:
@@ -55,79 +63,6 @@ def noise_png(seed: int, side: int = 420) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
 
 
-# -- the child: the job path as the tray app runs it ------------------------------------------
-
-
-class VenueLink:
-    """Wraps the cloud calls with the delays of a slow venue link, so kills land inside them:
-    before the upload is answered (the cloud may already have charged), and while a result is
-    being written (a .part file exists)."""
-
-    def __init__(self, inner: Any, rng: random.Random):
-        self._inner = inner
-        self._rng = rng
-
-    def submit(self, feature: str, data: bytes, media_type: str, key: str) -> Any:
-        time.sleep(self._rng.uniform(0, 0.15))  # the upload
-        answer = self._inner.submit(feature, data, media_type, key)
-        time.sleep(self._rng.uniform(0, 0.15))  # the answer on its way back
-        return answer
-
-    def status(self, cloud_job_id: str) -> Any:
-        return self._inner.status(cloud_job_id)
-
-    def download_result(self, cloud_job_id: str, target_path: str) -> int:
-        return self._inner.download_result(cloud_job_id, target_path)
-
-
-def _slow_result_writes() -> None:
-    """Write results in small chunks with pauses, as a slow disk or a big result would."""
-    import app.adapters.cloud.jobs as cloud_jobs
-
-    real = cloud_jobs.write_result
-    cloud_jobs.CHUNK = 32 * 1024
-
-    def slow(target: Path, chunks: Any) -> int:
-        return real(target, (time.sleep(0.01) or c for c in chunks))
-
-    cloud_jobs.write_result = slow  # type: ignore[assignment]
-
-
-def child(home: str, url: str, until_done: bool) -> int:
-    from app.core.backoff import Backoff
-    from app.core.job_runner import RunPolicy
-    from app.core.jobs import WORKABLE
-    from app.orchestration.job_engine import EngineConfig
-    from app.orchestration.job_path import JobPath
-    from app.runtime import Options, Runtime
-
-    fast = Backoff(base=0.2, cap=1.0, floor=0.05)
-    runtime = Runtime(Options(home=home, cloud_url=url))
-    _slow_result_writes()
-    rng = random.Random()
-    jp = JobPath(runtime, use_default_link=False, policy=RunPolicy(retry_budget=100, backoff=fast),
-                 wrap_cloud=lambda inner: VenueLink(inner, rng),
-                 config=EngineConfig(max_concurrent=3, lease_seconds=LEASE_SECONDS,
-                                     probe_backoff=fast, idle_seconds=0.5))
-    scanner = jp.scanner(quiet_seconds=0.05)
-    jp.start()
-    print("started", flush=True)
-    while True:
-        result = scanner.scan()
-        for path, feature in result.ready:
-            jp.intake.take(path, feature)
-            scanner.taken(path)
-            jp.engine.wake()
-        pending_files = result.ready or result.recheck_in is not None
-        if until_done and not pending_files and jp.repo.counts().count(*WORKABLE) == 0:
-            break
-        time.sleep(0.05)  # the harness polls the folder; the tray app uses a watcher instead
-    jp.close()
-    runtime.close()
-    print("done", flush=True)
-    return 0
-
-
 # -- the parent ---------------------------------------------------------------------------------
 
 
@@ -137,6 +72,8 @@ class Report:
     kills: int = 0
     photos: int = 0
     at_kill: Counter[str] = field(default_factory=Counter)
+    per_point: Counter[str] = field(default_factory=Counter)  # kills, by where they landed
+    photos_deleted: int = 0
     problems: list[str] = field(default_factory=list)
     checks: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -160,32 +97,48 @@ def run(kills: int = 40, photos: int = 240, seed: int = 1, workdir: Path | None 
     started = time.monotonic()
     batches = _batches(photos, kills + 1, rng)
     dropped = 0
+    dropped_hashes: set[str] = set()
     try:
         for n in range(kills):
-            proc = _spawn(home, cloud.url, until_done=False)
+            target = (*KILL_POINTS, RANDOM)[n % (len(KILL_POINTS) + 1)]
+            after = rng.randint(1, 2)
+            proc, lines = _spawn(home, cloud.url, until_done=False,
+                                 kill_at=None if target == RANDOM else target, kill_after=after)
             report.runs += 1
-            _wait_started(proc)
+            _wait_for(lines, "started", CHILD_TIMEOUT)
             # Photos arrive while the child works, so kills also land in the middle of intake.
             kill_at = time.monotonic() + rng.uniform(*kill_window)
-            for _ in range(batches[n]):
-                dropped = _drop(hot, dropped, 1)
+            # (at least enough new photos for the kill point to be reached in intake)
+            for _ in range(max(batches[n], 0 if target == RANDOM else after)):
+                dropped_hashes.add(_drop(hot, dropped))
+                dropped += 1
                 time.sleep(rng.uniform(0, 0.05))
-            time.sleep(max(0.0, kill_at - time.monotonic()))
+            if target == RANDOM:
+                time.sleep(max(0.0, kill_at - time.monotonic()))
+                landed = RANDOM
+            else:
+                landed = target if _wait_for(lines, f"at {target}", POINT_WAIT) \
+                    else f"{target} (not reached)"
             if proc.poll() is None:
                 proc.kill()  # SIGKILL / TerminateProcess: no cleanup runs
                 proc.wait()
                 report.kills += 1
+                report.per_point[landed] += 1
                 report.at_kill.update(_in_flight(home, root))
                 _check_visible_results(report, home)
-        dropped = _drop(hot, dropped, photos - dropped)
-        proc = _spawn(home, cloud.url, until_done=True)
+            report.photos_deleted += _booth_cleans_up(home, rng)
+        while dropped < photos:
+            dropped_hashes.add(_drop(hot, dropped))
+            dropped += 1
+        proc, _ = _spawn(home, cloud.url, until_done=True)
         report.runs += 1
         try:
             proc.wait(CHILD_TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
             report.problems.append("the final run did not finish the queue in time")
-        _check(report, home, hot, root / "cloud.sqlite3")
+        report.photos = dropped
+        _check(report, home, dropped_hashes, root / "cloud.sqlite3")
     finally:
         cloud.stop()
     report.seconds = time.monotonic() - started
@@ -197,27 +150,67 @@ def _batches(photos: int, parts: int, rng: random.Random) -> list[int]:
     return [b - a for a, b in zip([0, *cuts], [*cuts, photos], strict=True)]
 
 
-def _drop(hot: Path, start: int, count: int) -> int:
-    for i in range(start, start + count):
-        tmp = hot / f".guest-{i:04d}.png.tmp"  # written, then renamed: how booth software does it
-        tmp.write_bytes(noise_png(i))
-        os.replace(tmp, hot / f"guest-{i:04d}.png")
-    return start + count
+def _drop(hot: Path, i: int) -> str:
+    """Photo number i, written then renamed (how booth software does it); its sha256."""
+    data = noise_png(i)
+    tmp = hot / f".guest-{i:04d}.png.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, hot / f"guest-{i:04d}.png")
+    return hashlib.sha256(data).hexdigest()
 
 
-def _spawn(home: Path, url: str, *, until_done: bool) -> subprocess.Popen[str]:
+def _booth_cleans_up(home: Path, rng: random.Random) -> int:
+    """Booth software that deletes photos once the queue took them in (whatever state their
+    job is in): the queue must not need them any more."""
+    try:
+        conn = sqlite3.connect(_store(home), timeout=10)
+        taken = sorted(p for (p,) in conn.execute("SELECT source_path FROM jobs"))
+        conn.close()
+    except sqlite3.Error:
+        return 0
+    gone = 0
+    for path in map(Path, taken):
+        if path.exists() and rng.random() < 0.2:
+            path.unlink()
+            gone += 1
+    return gone
+
+
+def _spawn(home: Path, url: str, *, until_done: bool, kill_at: str | None = None,
+           kill_after: int = 1) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     env = {**os.environ, "BOOTH_MONITOR_TOKEN": "demo-token"}
     env.pop("BOOTH_MONITOR_HOME", None)
     extra = ["--until-done"] if until_done else []
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.kill_harness", "--child",
-                             f"--home={home}", f"--cloud={url}", *extra], env=env, text=True,
+    if kill_at:
+        extra += [f"--kill-at={kill_at}", f"--kill-after={kill_after}"]
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.kill_child", f"--home={home}",
+                             f"--cloud={url}", *extra], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.strip())
+        lines.put("")  # EOF: the child ended
+
+    threading.Thread(target=read, daemon=True).start()
+    return proc, lines
 
 
-def _wait_started(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdout is not None
-    proc.stdout.readline()  # "started" (or EOF if it died): kills land inside the job path
+def _wait_for(lines: queue.Queue[str], wanted: str, timeout: float) -> bool:
+    """Read the child's lines until `wanted` (True), its end or the timeout (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return False
+        if line == wanted:
+            return True
+        if line == "":
+            return False
 
 
 def _store(home: Path) -> Path:
@@ -262,7 +255,7 @@ def _check_visible_results(report: Report, home: Path) -> None:
                                    f"({exc})")
 
 
-def _check(report: Report, home: Path, hot: Path, cloud_db: Path) -> None:
+def _check(report: Report, home: Path, photo_hashes: set[str], cloud_db: Path) -> None:
     conn = sqlite3.connect(_store(home))
     conn.row_factory = sqlite3.Row
     report.checks["integrity_check"] = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -272,7 +265,6 @@ def _check(report: Report, home: Path, hot: Path, cloud_db: Path) -> None:
                         ).fetchall()
     conn.close()
     by_hash = Counter(j["content_hash"] for j in jobs)
-    photo_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in hot.glob("*.png")}
     missing = photo_hashes - set(by_hash)
     doubled = [h for h, n in by_hash.items() if n > 1]
     open_jobs = [j["id"] for j in jobs if j["state"] not in ("succeeded", "failed")]
@@ -291,7 +283,21 @@ def _check(report: Report, home: Path, hot: Path, cloud_db: Path) -> None:
         " WHERE l.kind = 'ai_run' AND j.idempotency_key LIKE 'bcm-%'"))
     per_photo = Counter(cloud.execute(
         "SELECT body_sha256, feature FROM jobs WHERE idempotency_key LIKE 'bcm-%'"))
+    delivered_by_cloud = {k for (k,) in cloud.execute(
+        "SELECT idempotency_key FROM jobs WHERE status = 'succeeded'")}
     cloud.close()
+    # A photo the cloud ran (and charged) must reach the booth, whatever became of the file.
+    undelivered = [j["id"] for j in jobs if j["state"] != "succeeded"
+                   and j["idempotency_key"] in delivered_by_cloud]
+    # The demo cloud fails some jobs on purpose; a photo must never fail for any other reason
+    # (before the spool, a deleted photo failed as "nothing was sent" after the cloud charged).
+    wrong = [j["id"] for j in jobs if j["state"] == "failed"
+             and j["last_error_kind"] != "cloud_failed"]
+    if wrong:
+        report.problems.append(f"{len(wrong)} jobs failed on the booth's side")
+    if undelivered:
+        report.problems.append(f"{len(undelivered)} jobs the cloud ran but the booth did not "
+                               "deliver")
     report.checks["max cloud jobs per photo"] = str(max(per_photo.values(), default=0))
     if max(per_photo.values(), default=0) > 1:
         report.problems.append("a photo was sent as two cloud jobs (two charges)")
@@ -315,6 +321,10 @@ def _check(report: Report, home: Path, hot: Path, cloud_db: Path) -> None:
     output = resolve_paths(str(home)).data_dir / "results"
     parts = [p.name for p in output.iterdir() if p.name.endswith(".part")] if output.exists() \
         else []
+    kept = [j["id"] for j in jobs if j["state"] == "succeeded" and j["spool_path"]
+            and Path(j["spool_path"]).exists()]
+    if kept:
+        report.problems.append(f"{len(kept)} delivered jobs still keep their spool copy")
     report.checks["whole results"] = str(whole)
     report.checks[".part files left"] = str(len(parts))
     if parts:
@@ -324,6 +334,10 @@ def _check(report: Report, home: Path, hot: Path, cloud_db: Path) -> None:
 def print_report(report: Report) -> None:
     print(f"kill -9 harness: {report.runs} runs, {report.kills} kills survived, "
           f"{report.photos} photos, {report.seconds:.1f} s")
+    print(f"\n  kills by where they landed ({report.photos_deleted} photos deleted by the booth "
+          "software between runs):")
+    for what, n in sorted(report.per_point.items()):
+        print(f"    {what:<44} {n:>5}")
     print("\n  in the middle of, at the kills (summed over kills):")
     for what, n in sorted(report.at_kill.items()):
         print(f"    {what:<32} {n:>5}")
@@ -338,16 +352,10 @@ def print_report(report: Report) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kill_harness")
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--until-done", action="store_true")
-    parser.add_argument("--home")
-    parser.add_argument("--cloud")
-    parser.add_argument("--kills", type=int, default=40)
+    parser.add_argument("--kills", type=int, default=42)
     parser.add_argument("--photos", type=int, default=240)
     parser.add_argument("--seed", type=int, default=1)
     args, _ = parser.parse_known_args(argv)
-    if args.child:
-        return child(args.home, args.cloud, args.until_done)
     report = run(kills=args.kills, photos=args.photos, seed=args.seed)
     print_report(report)
     return 0 if report.ok else 1

@@ -10,7 +10,7 @@ from app.cli.failures import EXIT_OK, CommandFailed
 from app.core.conditions import Assessment, Condition, assess, link_line
 from app.core.errors import MonitorError
 from app.core.jobs import JobState
-from app.core.status import StatusView
+from app.core.status import StatusView, clock_note
 from app.orchestration.refund_path import refund_counts
 from app.runtime import Options, Runtime, utc_now
 
@@ -93,6 +93,9 @@ def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> No
                                else "(not set)")
     print(f"Cloud    {cloud}")
     print(f"State    {found.words()}")
+    note = clock_note(view)
+    if note:
+        print(f"Clock    {note}")
     for finding in found.findings:
         if finding.condition is not Condition.CURRENT:
             print(f"         {finding.line}")

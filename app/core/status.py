@@ -40,6 +40,10 @@ class StatusView:
     # Since when the figure is not current (None while it is), and the shared link state.
     stale_since: datetime | None = None
     contact: CloudContact = field(default_factory=CloudContact)
+    # The cloud's own time of the figure, and how far its clock is from this PC's (cloud minus
+    # booth, seconds) as the last confirmation measured it. `as_of` stays on this PC's clock.
+    cloud_as_of: datetime | None = None
+    clock_offset_seconds: float | None = None
 
     @property
     def account_email(self) -> str | None:
@@ -52,7 +56,11 @@ class StatusView:
         acct = self.account
         return {
             "balance_cents": self.balance_cents,
-            "as_of": iso(self.as_of),
+            # The cloud's time of the figure; when this PC received it is `confirmed_at`.
+            "as_of": iso(self.cloud_as_of or self.as_of),
+            "confirmed_at": iso(self.as_of),
+            "clock_offset_seconds": None if self.clock_offset_seconds is None
+            else round(self.clock_offset_seconds, 1),
             "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
             "stale": self.stale,
             "offline": self.offline,
@@ -110,7 +118,25 @@ def build_view(state: CachedState, now: datetime, settings: ViewSettings) -> Sta
         failing_since=failing_since,
         stale_since=stale_since,
         contact=contact,
+        cloud_as_of=health.cloud_as_of,
+        clock_offset_seconds=None if as_of is None or health.cloud_as_of is None
+        else (health.cloud_as_of - as_of).total_seconds(),
     )
+
+
+# Past this, the difference between the clocks is worth telling (a minute is more than the
+# round trip and the seconds' rounding can explain).
+CLOCK_NOTE_AFTER = 60.0
+
+
+def clock_note(view: StatusView) -> str | None:
+    """'This PC's clock is 62 min ahead of the cloud's', once that exceeds a minute."""
+    offset = view.clock_offset_seconds
+    if offset is None or abs(offset) <= CLOCK_NOTE_AFTER:
+        return None
+    way = "behind" if offset > 0 else "ahead of"
+    return (f"This PC's clock is {duration_text(abs(offset))} {way} the cloud's; refund "
+            "requests cite the cloud's time")
 
 
 def age_text(as_of: datetime | None, now: datetime, *, current: bool = True) -> str:

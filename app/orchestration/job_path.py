@@ -173,7 +173,8 @@ class JobPath:
         removed = remove_leftover_parts(self.folders.output)
         if removed:
             log.info("removed %d unfinished result files left by an earlier run", removed)
-        pruned = spool.prune(self.repo.spool_folder, self.repo.spool_in_use(),
+        needed, done = self.repo.spool_files()
+        pruned = spool.prune(self.repo.spool_folder, needed, done,
                              older_than=SPOOL_GRACE_SECONDS, now=time.time())
         if pruned:
             log.info("removed %d spooled photos no job needs any more", pruned)

@@ -91,3 +91,28 @@ def test_age_text_says_how_old(ago, expected):
 def test_age_text_shows_local_clock_time():
     as_of = NOW - timedelta(minutes=3)
     assert as_of.astimezone().strftime("%H:%M") in age_text(as_of, NOW)
+
+
+@pytest.mark.parametrize(("cloud_behind", "note"), [
+    (3600, "This PC's clock is 1 h ahead of the cloud's"),
+    (-120, "This PC's clock is 2 min behind the cloud's"),
+    (20, None),  # seconds are the round trip and rounding: not worth a word
+])
+def test_status_gives_the_clouds_time_and_says_when_the_clocks_disagree(cloud_behind, note):
+    """Issue 10, finding 3: `as_of` is the cloud's time of the figure, this PC's is
+    `confirmed_at`, and an offset over a minute is told."""
+    from dataclasses import replace
+
+    from app.core.status import clock_note
+
+    cached = state()
+    confirmed = cached.health.confirmed_at
+    cloud_as_of = confirmed - timedelta(seconds=cloud_behind)
+    view = build_view(replace(cached, health=replace(cached.health, cloud_as_of=cloud_as_of)),
+                      NOW, SETTINGS)
+    data = view.to_json()
+    assert data["as_of"] == cloud_as_of.isoformat().replace("+00:00", "Z")
+    assert data["confirmed_at"] == confirmed.isoformat().replace("+00:00", "Z")
+    assert data["clock_offset_seconds"] == -cloud_behind
+    assert view.age_seconds == 60, "ages stay on this PC's clock: never negative"
+    assert (clock_note(view) or "").startswith(note or "") and bool(clock_note(view)) == bool(note)

@@ -7,8 +7,9 @@ real ones the tray app uses.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -101,19 +102,21 @@ class JobEnv:
 
 def build_env(root: Path, cloud_db: Path, url: str, *, link: LinkCheck | None = None,
               timeout: float = 2.0, budget: int = 4, hold: bool = True,
-              concurrency: int = 2) -> JobEnv:
-    db = Database(root / "monitor.sqlite3")
+              concurrency: int = 2, clock: Callable[[], datetime] = utc_now) -> JobEnv:
+    """`clock`: the booth's wall clock (a test may step it); the monotonic clock is real."""
+    db = Database(root / "monitor.sqlite3", wall=lambda: clock().timestamp())
     repo = JobsRepo(db)
-    http = HttpCloud(url, "demo-token", timeout=httpx.Timeout(timeout))
-    runner = JobRunner(CloudJobs(lambda: http), repo, LocalFiles(), link, utc_now,
-                       RunPolicy(retry_budget=budget, backoff=FAST, hold_on_slow_link=hold))
+    http = HttpCloud(url, "demo-token", timeout=httpx.Timeout(timeout), wall=clock)
+    runner = JobRunner(CloudJobs(lambda: http), repo, LocalFiles(), link, clock,
+                       RunPolicy(retry_budget=budget, backoff=FAST, hold_on_slow_link=hold),
+                       cloud_clock=http.cloud_now)
     events: list[EngineEvent] = []
-    engine = JobEngine(repo, runner, probe=http.get_balance, clock=utc_now, link=link,
+    engine = JobEngine(repo, runner, probe=http.get_balance, clock=clock, link=link,
                        on_event=events.append,
                        config=EngineConfig(max_concurrent=concurrency, lease_seconds=3,
                                            probe_backoff=FAST, pause_recheck_seconds=0.3,
                                            held_recheck_seconds=0.2, idle_seconds=1.0))
-    intake = Intake(repo, root / "out", root / "quarantine", utc_now)
+    intake = Intake(repo, root / "out", root / "quarantine", clock)
     return JobEnv(root, cloud_db, repo, engine, intake, http, url, events)
 
 

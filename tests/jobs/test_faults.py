@@ -162,6 +162,32 @@ def test_a_photo_deleted_after_it_was_queued_is_still_sent_from_the_spool(env: J
     assert not Path(env.job(job).spool_path).exists(), "the copy goes once the result is in"
 
 
+@pytest.mark.parametrize("fate", ["deleted", "overwritten"])
+def test_a_lost_answer_then_a_kill_then_the_photo_gone_is_resent_under_its_key(
+        proxied: JobEnv, proxy: FaultProxy, fate: str):
+    """Issue 10, finding 2: the upload reached the cloud (charged), its 201 was lost, the
+    process died mid-send, and the booth software deleted or rewrote the photo. The job is
+    re-sent from its spool copy under the same key: the cloud answers with the job it already
+    has, the result is delivered, one charge."""
+    proxy.inject("reset_after", method="POST", path="/v1/jobs")
+    [job] = proxied.queue(1)
+    wait_until(lambda: any("link_down" in e.note for e in proxied.repo.history(job.id)))
+    proxied.engine.stop()
+    assert proxied.cloud_jobs_for(job) == 1 and proxied.charges()[job.idempotency_key] == 1
+    # What a process killed inside the re-send leaves behind: "sending", leased by the dead.
+    dead = proxied.repo.claim("killed-process", proxied.job(job).updated_at, 1)
+    proxied.repo.transition(dead, "killed-process", S.SENDING, at=dead.updated_at,
+                            note="upload started", release=False)
+    photo = proxied.root / "in" / "guest-001.png"
+    if fate == "deleted":
+        photo.unlink()
+    else:
+        photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"another guest" * 20)
+    proxied.engine.start()
+    proxied.wait_state([job], S.SUCCEEDED)
+    assert_charged_once(proxied, [job])
+
+
 def test_a_photo_whose_spool_copy_is_gone_too_fails_as_never_sent(env: JobEnv):
     env.engine.stop()
     [job] = env.queue(1)

@@ -18,7 +18,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -107,9 +107,12 @@ def check_cloud_url(url: str, *, allow_insecure_http: bool = False) -> None:
 class HttpCloud:
     def __init__(self, base_url: str, token: str | None, *, timeout: httpx.Timeout | None = None,
                  allow_insecure_http: bool = False,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None,
+                 wall: Callable[[], datetime] | None = None):
         """`transport`: app/adapters/cloud/transport.py's CloudTransport (pacing, passive
-        bandwidth readings) in the app; httpx's own when left out."""
+        bandwidth readings) in the app; httpx's own when left out. `wall`: this PC's clock
+        (tests step it), against which the cloud's clock offset is measured."""
+        self._wall = wall or (lambda: datetime.now(timezone.utc))
         if not base_url:
             raise NotConfigured("No cloud URL is set.", hint="Set it in Settings or with --cloud.")
         check_cloud_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -144,7 +147,7 @@ class HttpCloud:
 
     def cloud_now(self) -> datetime:
         """The cloud's time as far as the booth can tell (its own clock if never measured)."""
-        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset or 0.0)
+        return self._wall() + timedelta(seconds=self.clock_offset or 0.0)
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class HttpCloud:
         headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
         try:
             sent = time.monotonic()
-            wall = datetime.now(timezone.utc)
+            wall = self._wall()
             response = self._client.send(
                 self._client.build_request(method, path, headers=headers, **kwargs), stream=True)
         except httpx.HTTPError as exc:

@@ -303,7 +303,8 @@ class JobsRepo:
             if job.state is JobState.FAILED and job.cloud_job_id is not None:
                 new = NewJob(job.source_path, job.feature, job.content_hash, job.size_bytes,
                              job.media_type, "retry", job.result_path,
-                             spool_path=self._respool(job))
+                             spool_path=spool.duplicate(job.spool_path,
+                                                        self.spool_folder))
                 out.append(self.enqueue(new, at, retry_of=job.id)[0])
                 continue
             if job.state in (JobState.SUCCEEDED, JobState.REMOVED, JobState.DUPLICATE):
@@ -319,22 +320,15 @@ class JobsRepo:
                                            else None))
         return out
 
-    def _respool(self, job: Job) -> str | None:
-        if not job.spool_path:
-            return None
-        try:
-            return spool.duplicate(job.spool_path, self.spool_folder)
-        except OSError:
-            return None  # the runner falls back to the original file, if it is unchanged
-
-    def spool_in_use(self) -> set[str]:
-        """Spool files a job may still need: open jobs, and failed or given-up ones for a week
-        (an operator retry sends the same bytes)."""
+    def spool_files(self) -> tuple[set[str], set[str]]:
+        """(needed, done): spool files a job may still need (open jobs; failed or given-up ones
+        for a week, as an operator retry sends the same bytes), and those of the other jobs."""
         cutoff = to_text(datetime.now(timezone.utc) - timedelta(seconds=SPOOL_KEEP_SECONDS))
         rows = self._db.query(
-            "SELECT spool_path FROM jobs WHERE spool_path IS NOT NULL AND (state NOT IN"
-            " ('succeeded', 'removed', 'failed', 'given_up') OR updated_at >= ?)", (cutoff,))
-        return {r[0] for r in rows}
+            "SELECT spool_path, state IN ('pending', 'sending', 'waiting_result', 'downloading',"
+            " 'held') OR (state IN ('failed', 'given_up') AND updated_at >= ?) FROM jobs"
+            " WHERE spool_path IS NOT NULL", (cutoff,))
+        return {r[0] for r in rows if r[1]}, {r[0] for r in rows if not r[1]}
 
     def send_anyway(self, job_ids: Sequence[str], at: datetime) -> list[Job]:
         out = []

@@ -90,14 +90,21 @@ def store(data: bytes, folder: Path) -> str:
                            hint="Check that the disk is not full.") from None
 
 
-def duplicate(path: str, folder: Path) -> str:
-    """Another spool file with the same bytes (an operator retry that becomes a new job). Spool
-    files are never changed in place, so a hard link is safe here; a copy where links fail."""
+def duplicate(path: str | None, folder: Path) -> str | None:
+    """Another spool file with the same bytes (an operator retry that becomes a new job), or
+    None without one (the runner then falls back to the original file, if it is unchanged).
+    Spool files are never changed in place, so a hard link is safe here; a copy where links
+    fail."""
+    if not path:
+        return None
     target = folder / f"{uuid.uuid4().hex}{SUFFIX}"
     try:
-        os.link(path, target)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
     except OSError:
-        shutil.copyfile(path, target)
+        return None
     return str(target)
 
 
@@ -107,25 +114,30 @@ def discard(path: str | None) -> None:
             os.unlink(path)
 
 
-def prune(folder: Path, keep: set[str], older_than: float, now: float) -> int:
-    """Remove spool files no job needs any more. Files younger than `older_than` seconds (by
-    mtime, against `now` on the wall clock) stay: another process may be about to commit the
-    job that names one."""
+def prune(folder: Path, keep: set[str], done: set[str], older_than: float, now: float) -> int:
+    """Remove spool files no job needs any more: those of finished jobs (`done`; a process
+    killed between a job's last commit and the removal leaves them) at once, and files no job
+    names once older than `older_than` seconds (by mtime, against `now` on the wall clock):
+    another process may be about to commit the job that names a younger one."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return 0
-    kept = {os.path.normcase(os.path.abspath(p)) for p in keep}
+
+    def norm(path: str) -> str:
+        return os.path.normcase(os.path.abspath(path))
+
+    kept, finished = {norm(p) for p in keep}, {norm(p) for p in done}
     for entry in entries:
-        if os.path.normcase(os.path.abspath(entry.path)) in kept:
+        path = norm(entry.path)
+        if path in kept:
             continue
         try:
-            if now - entry.stat().st_mtime < older_than:
+            if path not in finished and now - entry.stat().st_mtime < older_than:
                 continue
             os.unlink(entry.path)
             removed += 1
         except OSError:
             continue
     return removed
-
