@@ -109,12 +109,19 @@ def new_request(trap: Trap, now: datetime, *, hold: timedelta = timedelta(0)
         hold_until=now + hold if hold and trap.kind is TrapKind.BALANCE_DISPUTE else None)
 
 
-def to_file(traps: Iterable[Trap], known_keys: set[str], open_keys: set[str]) -> list[Trap]:
-    """The traps that become a new request now (known_keys: every request ever made)."""
+def to_file(traps: Iterable[Trap], known_keys: set[str], open_keys: set[str], *,
+            ledger_agrees: bool = True) -> list[Trap]:
+    """The traps that become a new request now (known_keys: every request ever made).
+
+    A deduction or a broken chain is only disputed while the synced history explains the
+    balance (`ledger_agrees`): otherwise an entry is still on its way (the balance was read
+    after the ledger page), and it may be the very credit that settles it."""
     mismatch_open = any(k.startswith(MISMATCH_PREFIX) for k in open_keys)
     found = []
     for trap in traps:
         if not trap.file or trap.kind not in FILED_KINDS or trap.key in known_keys:
+            continue
+        if not ledger_agrees and trap.key.startswith(("deduction:", "chain:")):
             continue
         if trap.key.startswith(MISMATCH_PREFIX):
             if mismatch_open:
@@ -132,9 +139,11 @@ class Settled:
     credited_entry_id: str | None = None
 
 
-def reconcile(requests: Sequence[SupportRequest], books: Books) -> list[Settled]:
+def reconcile(requests: Sequence[SupportRequest], books: Books,
+              attempted: frozenset[str] | set[str] = frozenset()) -> list[Settled]:
     """Open (and rejected) requests the account itself now shows as settled; a pending one is
-    withdrawn instead (nothing needs to be sent any more)."""
+    withdrawn instead (nothing needs to be sent any more), unless a filing of it was attempted
+    (`attempted`): it may have reached support, which may be what settled it."""
     out = []
     for req in requests:
         if req.status not in OPEN and req.status is not RequestStatus.REJECTED:
@@ -143,7 +152,7 @@ def reconcile(requests: Sequence[SupportRequest], books: Books) -> list[Settled]
         if found is None:
             continue
         text, entry_id = found
-        if req.status is RequestStatus.PENDING:
+        if req.status is RequestStatus.PENDING and req.id not in attempted:
             out.append(Settled(req.id, RequestStatus.WITHDRAWN, f"{text} before the request "
                                "was sent; nothing to ask.", entry_id))
         else:

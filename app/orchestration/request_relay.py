@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.adapters.store.requests_repo import RequestsRepo
-from app.core.account_guard import Books, Trap, find_traps
+from app.core.account_guard import Books, Trap, find_traps, mismatch_key
 from app.core.alerts import Alert
 from app.core.errors import MonitorError
 from app.core.refund_filing import OPERATOR_HINTS, Channel, FilingFailure, RefundPolicy
@@ -70,8 +70,11 @@ class RequestRelay(OutboxRelay[SupportRequest]):
               ) -> GuardReport:
         report = GuardReport()
         now = self._clock()
-        report.traps = find_traps(books, now)
-        report.new_claims = self.detect(report.traps, now)
+        agrees = mismatch_key(books) is None
+        # While an entry is on its way, a deduction may look unexplained: not even shown.
+        report.traps = [t for t in find_traps(books, now)
+                        if agrees or not t.key.startswith(("deduction:", "chain:"))]
+        report.new_claims = self.detect(report.traps, now, ledger_agrees=agrees)
         self._settle(report, books)
         self.repo.ensure_filings([c.value for c in config.channels], now)
         if Channel.CLOUD in config.channels:
@@ -83,8 +86,10 @@ class RequestRelay(OutboxRelay[SupportRequest]):
         report.problems = self.problems(config)
         return report
 
-    def detect(self, traps: Sequence[Trap], now: datetime) -> list[SupportRequest]:
-        new = to_file(traps, self.repo.trap_keys(), self.repo.trap_keys(OPEN))
+    def detect(self, traps: Sequence[Trap], now: datetime, *, ledger_agrees: bool = True
+               ) -> list[SupportRequest]:
+        new = to_file(traps, self.repo.trap_keys(), self.repo.trap_keys(OPEN),
+                      ledger_agrees=ledger_agrees)
         added = self.repo.add(new_request(t, now, hold=self.guard.screenshot_wait) for t in new)
         for req in added:
             log.info("support request %s: %s (%s)", req.id, req.kind, req.trap_key)
@@ -92,7 +97,7 @@ class RequestRelay(OutboxRelay[SupportRequest]):
 
     def _settle(self, report: GuardReport, books: Books) -> None:
         waiting = self.repo.requests([*OPEN, RequestStatus.REJECTED])
-        for done in reconcile(waiting, books):
+        for done in reconcile(waiting, books, self.repo.attempted_ids()):
             self._moved(report, done.request_id, done.status, resolution=done.resolution,
                         credited_entry_id=done.credited_entry_id)
 

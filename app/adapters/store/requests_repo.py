@@ -163,6 +163,13 @@ class RequestsRepo(Outbox[SupportRequest]):
                 (*values.values(), request_id, *allowed)).rowcount
             return self.item_row(conn, request_id) if done else None
 
+    def attempted_ids(self) -> set[str]:
+        """Requests a filing was attempted for (a body frozen, a letter stored): they may have
+        reached support even if no answer was recorded."""
+        return {r[0] for r in self._db.query(
+            "SELECT DISTINCT request_id FROM support_filings WHERE body IS NOT NULL OR"
+            " message_id IS NOT NULL")}
+
     def attach_screenshot(self, request_id: str, png: bytes) -> bool:
         """The balance as the tray app renders it, for a dispute not sent yet: it joins the
         request and the request stops waiting for it. False once any body was frozen."""
