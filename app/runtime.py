@@ -11,20 +11,29 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.adapters.cloud.client import HttpCloud
+from app.adapters.cloud.client import HttpCloud, answers_health
 from app.adapters.store import Database
 from app.adapters.store.cache_repo import CacheRepo
+from app.adapters.system.demo_address import FILE_NAME as DEMO_ADDRESS_FILE
+from app.adapters.system.demo_address import (
+    read_demo_address,
+    remove_demo_address,
+    write_demo_address,
+)
 from app.adapters.system.logs import register_secret, setup_logging
 from app.adapters.system.paths import AppPaths, resolve_paths
 from app.adapters.system.secrets import SecretStore
 from app.adapters.system.settings_file import Settings, load_settings, save_settings
 from app.core.errors import NotConfigured
+from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
 from app.core.status import StatusView, ViewSettings, build_view
 from app.core.sync import SyncOutcome, SyncService
 
 if TYPE_CHECKING:
+    from app.adapters.cloud.transport import CloudTransport
     from app.adapters.store.probes_repo import ProbesRepo
     from app.core.bandwidth import Preflight, PreflightResult
     from app.democloud.server import DemoCloud
@@ -33,7 +42,8 @@ log = logging.getLogger(__name__)
 
 CLOUD_ENV = "BOOTH_MONITOR_CLOUD_URL"
 DEMO_TOKEN = "demo-token"
-DEMO_LABEL = "embedded demo cloud"
+# Loopback to this PC: a live demo cloud answers within milliseconds, a dead port refuses at once.
+DEMO_HEALTH_TIMEOUT = 1.0
 
 
 def utc_now() -> datetime:
@@ -76,6 +86,8 @@ class Runtime:
         self._demo: DemoCloud | None = demo_cloud
         self._owns_demo = demo_cloud is None
         self._cloud: HttpCloud | None = None
+        self._advertised = False  # this runtime wrote the demo address file
+        self._found_demo: str | None = None  # running_demo_url(): "" once looked up, none found
         # The tray's monitor and job workers share one runtime: one client, made once.
         self._cloud_lock = threading.RLock()
 
@@ -83,14 +95,49 @@ class Runtime:
 
     @property
     def cloud_url(self) -> str:
+        """The cloud this runtime talks to; in demo mode the demo cloud's URL once one runs
+        (this process's, or the tray app's found by its address file), else ""."""
         if self.options.demo:
-            return self._demo.url if self._demo else DEMO_LABEL
+            return self._demo.url if self._demo else (self.running_demo_url() or "")
         return (self.options.cloud_url or os.environ.get(CLOUD_ENV) or self.settings.cloud_url
                 ).rstrip("/")
 
+    def check_configured(self) -> None:
+        """Raise NotConfigured when there is no cloud to talk to (the demo always has one)."""
+        if not self.options.demo and not self.cloud_url:
+            raise NotConfigured(
+                "No cloud URL is set.",
+                hint="Use --cloud URL, BOOTH_MONITOR_CLOUD_URL or Settings.",
+            )
+
+    @property
+    def demo_address_file(self) -> Path:
+        return self.paths.data_dir / DEMO_ADDRESS_FILE
+
     def start_demo_cloud(self) -> DemoCloud:
-        """The demo cloud runs in this process on an ephemeral loopback port; its ledger lives
-        in the demo profile's data folder so the demo account survives restarts too."""
+        """The tray app's demo cloud: started here, and its address recorded in the demo data
+        folder so that `--demo` commands use it too (removed again on a clean close())."""
+        demo = self._start_demo()
+        if not self._advertised:
+            write_demo_address(self.demo_address_file, demo.url, utc_now())
+            self._advertised = True
+        return demo
+
+    def running_demo_url(self) -> str | None:
+        """The URL of a demo cloud another process (the tray app) runs, if its address file
+        names one that answers a health check right now; a file left by a crash is ignored.
+        Looked up once per runtime."""
+        if self._found_demo is None:
+            found = read_demo_address(self.demo_address_file)
+            ok = found is not None and answers_health(found.url, timeout=DEMO_HEALTH_TIMEOUT)
+            self._found_demo = found.url if ok and found else ""
+            if found and not ok:
+                log.info("ignoring %s: nothing answers at %s", self.demo_address_file, found.url)
+        return self._found_demo or None
+
+    def _start_demo(self) -> DemoCloud:
+        """A demo cloud in this process on an ephemeral loopback port; its ledger lives in the
+        demo profile's data folder so the demo account survives restarts too."""
         if self._demo is None:
             from app.democloud.server import DemoCloud
 
@@ -110,18 +157,26 @@ class Runtime:
     def _make_cloud(self) -> HttpCloud:
         if self._cloud is None:
             if self.options.demo:
-                self._cloud = HttpCloud(self.start_demo_cloud().url, DEMO_TOKEN)
+                # The tray app's demo cloud when one runs: a command's own would be a second
+                # server on the same ledger, on a port nobody else knows.
+                url = (self._demo.url if self._demo else
+                       self.running_demo_url() or self._start_demo().url)
+                self._cloud = HttpCloud(url, DEMO_TOKEN,
+                                        transport=self.cloud_transport(url, DEMO_TOKEN))
             else:
+                self.check_configured()
                 url = self.cloud_url
-                if not url:
-                    raise NotConfigured(
-                        "No cloud URL is set.",
-                        hint="Use --cloud URL, BOOTH_MONITOR_CLOUD_URL or Settings.",
-                    )
                 token = self.secrets.get_token(url).value
                 register_secret(token)
-                self._cloud = HttpCloud(url, token)
+                self._cloud = HttpCloud(url, token, transport=self.cloud_transport(url, token))
         return self._cloud
+
+    def cloud_transport(self, url: str, token: str | None) -> CloudTransport:
+        """Pacing to the cloud's rate limit (shared by every process on this store) and the
+        passive bandwidth readings from the photos' own transfers (issue 14)."""
+        from app.adapters.cloud.transport import cloud_transport
+
+        return cloud_transport(self.paths.store_file, url, token, utc_now)
 
     def reset_cloud(self) -> None:
         """Forget the client after Settings changed the URL or token."""
@@ -141,6 +196,15 @@ class Runtime:
 
     def refresh(self) -> SyncOutcome:
         return SyncService(self.cloud(), self.cache, utc_now).refresh()
+
+    def forecast(self, view: StatusView, now: datetime) -> Forecast | None:
+        """How long the shared balance lasts at the recent pace, against tonight's event end."""
+        try:
+            end = default_event_end(now, str(self.settings.event_ends_at))
+        except ValueError:
+            end = default_event_end(now)  # a hand-edited time that is not HH:MM
+        return forecast(view.balance_cents, self.cache.entries_since(now - PACE_FALLBACK),
+                        now, event_end=end)
 
     # -- bandwidth preflight (issue 3) ----------------------------------------------------------
 
@@ -169,7 +233,8 @@ class Runtime:
         if cached is None or cached.policy.threshold_mbps != threshold:
             history = ContactNotingProbes(self.probe_history(), self.cache)
             cached = Preflight(HttpBandwidthProbe(endpoint), history, utc_now,
-                               ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic)
+                               ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic,
+                               passive=self.probe_history())
             self._preflight = cached
         return cached
 
@@ -180,6 +245,8 @@ class Runtime:
         if self._cloud is not None:
             self._cloud.close()
         if self._demo is not None and self._owns_demo:
+            if self._advertised:
+                remove_demo_address(self.demo_address_file, self._demo.url)
             self._demo.stop()
         self.db.close()
 

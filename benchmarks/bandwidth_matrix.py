@@ -1,16 +1,19 @@
-"""Bandwidth preflight on real kernel-shaped links, against a naive baseline, in one table.
+"""Bandwidth preflight on real kernel-shaped links, side by side with iperf3 (and ndt7).
 
-    python3 dev.py bench bandwidth [--runs=N] [--rates=2,4.5,5.5,10,50] [--queues=20,100,300]
-    .venv/bin/python -m benchmarks.bandwidth_matrix --runs=4 --markdown=out.md
+    python3 dev.py bench bandwidth [--runs=N] [--rates=2,4.5,5.5,10,20,40] [--queues=20,200]
+    .venv/bin/python -m benchmarks.bandwidth_matrix --runs=3 --markdown=out.md
 
 Needs root, iproute2 and tbf (tests/bandwidth/netlab.py builds client - router - server network
 namespaces; the demo cloud runs in the server one). This kernel has no netem, so there is no added
 propagation delay or random loss: the matrix varies the token-bucket rate and the bottleneck queue
 (tbf latency), which is the RTT a bufferbloated venue link shows under load.
 
-"True" rate is the goodput the link really carries, measured per rate in the same run by a long
-transfer (about 96% of the tbf rate: tbf counts IP and TCP headers). The expected verdict is the
-one that true rate gets under the same +-10% bands; a verdict is "correct" when it matches.
+The truth per cell and direction is a 10 s iperf3 run on the same shaped path (see _peers.py for
+how its figure is read); the expected verdict is the one that rate gets under the +-10% bands.
+The preflight is the real code path (Preflight.measure), except that a slow upload does not skip
+the download, so both directions are measured in every run; its "verdict s" is from the start of
+the check (connection included) to the moment the verdict is known: the end of a slow upload,
+else the end of the download.
 """
 
 from __future__ import annotations
@@ -20,29 +23,27 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.adapters.bandwidth import HttpBandwidthProbe
-from app.core.bandwidth import Preflight, PreflightResult, ProbePolicy, RateWatcher, Transfer
+from app.core.bandwidth import Preflight, PreflightResult, ProbePolicy
 from benchmarks._machine import machine
-from tests.bandwidth.netlab import TOKEN, NetLab, unavailable_reason
+from benchmarks._peers import NDT7_UNAVAILABLE, IperfRun, iperf3, iperf3_reason
+from tests.bandwidth.netlab import SERVER_IP, TOKEN, NetLab, unavailable_reason
 
-RATES = (2.0, 4.5, 5.5, 10.0, 50.0)
-QUEUES = (20, 100, 300)
+RATES = (2.0, 4.5, 5.5, 10.0, 20.0, 40.0)
+QUEUES = (20, 200)
 DIRS = ("up", "down")
 
 
 @dataclass
 class Run:
     mbps: float | None
-    verdict: str
-    decide_s: float  # first payload byte to decision
-    wall_s: float  # the whole direction, including finishing the request
+    verdict: str  # this direction's own verdict
+    check_verdict_s: float  # the whole check: start to verdict known
     bytes: int
-    method: str
 
 
 @dataclass
@@ -50,9 +51,12 @@ class Cell:
     rate: float
     queue_ms: int
     direction: str
-    true_mbps: float
-    ours: list[Run] = field(default_factory=list)
-    naive: list[Run] = field(default_factory=list)
+    iperf: IperfRun
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def truth(self) -> float:
+        return self.iperf.truth_mbps
 
 
 class _NoStore:
@@ -62,129 +66,85 @@ class _NoStore:
         return None
 
 
-def _run_from(policy: ProbePolicy, t: Transfer) -> Run:
-    return Run(t.estimate.mbps, policy.verdict_for(t.estimate.mbps).value, t.estimate.seconds,
-               t.wall_seconds, t.bytes_spent, t.method)
-
-
-def _run_from_details(result: PreflightResult, direction: str) -> Run:
-    d = result.details.get(direction)
-    if d is None:  # the whole check failed: count it as a wrong, slow answer
-        return Run(None, result.verdict.value, result.seconds, result.seconds, 0, "none")
-    return Run(d["mbps"], d["verdict"], d["decided_after_seconds"], d["wall_seconds"],
-               d["bytes_spent"], d["method"])
-
-
-def calibrate(lab: NetLab, url: str, rate: float) -> dict[str, float]:
-    """Goodput of the shaped path: a long transfer with its first second left out."""
-    seconds = 4.0
-    budget = int(min(15e6, rate * 1e6 / 8 * (seconds + 1.5)))
-    # No early stop: a threshold no link reaches and a "below" that never fires.
-    policy = ProbePolicy(threshold_mbps=1e9, min_ramp_seconds=1.0, below_sustain_seconds=1e9,
-                         time_cap_seconds=seconds, byte_cap=budget, stall_seconds=5.0)
-
-    def measure() -> dict[str, float]:
-        link = HttpBandwidthProbe(url, TOKEN).connect()
-        try:
-            up = link.upload(RateWatcher(policy, 0.0))
-            down = link.download(RateWatcher(policy, 0.0))
-        finally:
-            link.close()
-        return {"up": up.extra.get("server_mbps") or up.estimate.mbps or 0.0,
-                "down": down.estimate.mbps or 0.0}
-
-    return lab.in_client(measure)
-
-
-def one_round(lab: NetLab, url: str, policy: ProbePolicy) -> tuple[dict[str, Run], dict[str, Run]]:
-    def ours() -> dict[str, Run]:
-        # The real code path, except that a slow upload does not skip the download here.
+def one_check(lab: NetLab, url: str, policy: ProbePolicy) -> dict[str, Run]:
+    def run() -> PreflightResult:
         service = Preflight(HttpBandwidthProbe(url, TOKEN), _NoStore(),
                             lambda: datetime.now(timezone.utc), policy,
                             monotonic=time.monotonic, download_after_slow_upload=True)
-        result = service.measure()
-        return {d: _run_from_details(result, d) for d in DIRS}
+        return service.measure()
 
-    def naive() -> dict[str, Run]:
-        link = HttpBandwidthProbe(url, TOKEN).connect()
-        try:
-            return {"up": _run_from(policy, link.naive_upload(policy)),
-                    "down": _run_from(policy, link.naive_download(policy))}
-        finally:
-            link.close()
-
-    return lab.in_client(ours), lab.in_client(naive)
+    result = lab.in_client(run)
+    up = result.details.get("up")
+    slow_up = up is not None and up["verdict"] in ("slow", "offline")
+    verdict_s = result.details.get("upload_done_seconds", result.seconds) if slow_up \
+        else result.seconds
+    out = {}
+    for d in DIRS:
+        got = result.details.get(d)
+        out[d] = (Run(None, result.verdict.value, verdict_s, 0) if got is None
+                  else Run(got["mbps"], got["verdict"], verdict_s, got["bytes_spent"]))
+    return out
 
 
 # -- figures ---------------------------------------------------------------------------------------
 
 
-def _err(run: Run, true: float) -> float | None:
-    return None if run.mbps is None else abs(run.mbps - true) / true * 100
+def _err(value: float | None, true: float) -> float | None:
+    return None if value is None else (value - true) / true * 100
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _side(runs: list[Run], true: float, expected: str) -> list[str]:
-    rates = [r.mbps for r in runs if r.mbps is not None]
-    errors = [e for e in (_err(r, true) for r in runs) if e is not None]
-    correct = sum(r.verdict == expected for r in runs)
-    decide = [r.decide_s for r in runs]
-    return [
-        _fmt(statistics.median(rates) if rates else None),
-        _fmt(max(errors) if errors else None, ".1f"),
-        f"{correct}/{len(runs)}",
-        f"{statistics.median(decide):.2f}/{max(decide):.2f}",
-        f"{max(r.bytes for r in runs) / 1e6:.2f}",
-    ]
-
-
-HEADER = ["dir", "tbf Mbps", "queue ms", "true Mbps", "expected",
-          "ours Mbps", "worst err %", "correct", "decide s med/max", "max MB",
-          "naive Mbps", "worst err %", "correct", "seconds med/max", "max MB"]
+HEADER = ["dir", "tbf Mbit/s", "queue ms", "iperf3 truth", "expected",
+          "preflight Mbps", "worst err %", "correct", "verdict s med/max", "max MB",
+          "ndt7", "iperf3 reports", "err %", "s", "MB"]
 
 
 def table(cells: list[Cell], policy: ProbePolicy) -> list[str]:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for c in cells:
-        expected = policy.verdict_for(c.true_mbps).value
-        row = [c.direction, f"{c.rate:g}", str(c.queue_ms), f"{c.true_mbps:.2f}", expected,
-               *_side(c.ours, c.true_mbps, expected), *_side(c.naive, c.true_mbps, expected)]
+        expected = policy.verdict_for(c.truth).value
+        rates = [r.mbps for r in c.runs if r.mbps is not None]
+        errors = [e for e in (_err(r.mbps, c.truth) for r in c.runs) if e is not None]
+        worst = max(errors, key=abs) if errors else None
+        secs = [r.check_verdict_s for r in c.runs]
+        row = [c.direction, f"{c.rate:g}", str(c.queue_ms), f"{c.truth:.2f}", expected,
+               _fmt(statistics.median(rates) if rates else None), _fmt(worst, "+.1f"),
+               f"{sum(r.verdict == expected for r in c.runs)}/{len(c.runs)}",
+               f"{statistics.median(secs):.2f}/{max(secs):.2f}",
+               f"{max(r.bytes for r in c.runs) / 1e6:.2f}", "skipped",
+               f"{c.iperf.summary_mbps:.2f}", _fmt(_err(c.iperf.summary_mbps, c.truth), "+.1f"),
+               f"{c.iperf.seconds:.1f}", f"{c.iperf.bytes / 1e6:.1f}"]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
 def targets(cells: list[Cell], policy: ProbePolicy) -> list[str]:
-    def pick(side: str, keep: Callable[[Cell], bool]) -> list[tuple[Cell, Run]]:
-        return [(c, r) for c in cells if keep(c) for r in getattr(c, side)]
+    def runs(keep) -> list[tuple[Cell, Run]]:  # type: ignore[no-untyped-def]
+        return [(c, r) for c in cells if keep(c) for r in c.runs]
 
-    lines = []
-    for side in ("ours", "naive"):
-        edge = pick(side, lambda c: c.rate in (4.5, 5.5))
-        ok = sum(r.verdict == policy.verdict_for(c.true_mbps).value for c, r in edge)
-        mid = pick(side, lambda c: 2 <= c.rate <= 20)
-        within = sum((_err(r, c.true_mbps) or 999) <= 10 for c, r in mid)
-        everything = pick(side, lambda c: True)
-        fast = pick(side, lambda c: c.rate >= 20)
-        slowest = max((r.decide_s for _, r in everything), default=0)
-        slowest_fast = max((r.decide_s for _, r in fast), default=0)
-        most = max((r.bytes for _, r in everything), default=0)
-        lines += [
-            f"{side}: correct verdict at 4.5/5.5 Mbps: {ok}/{len(edge)} "
-            f"({_pct(ok, len(edge))}; target >= 95%)",
-            f"{side}: rate error <= 10% at 2-20 Mbps: {within}/{len(mid)} "
-            f"({_pct(within, len(mid))} of runs; target all)",
-            f"{side}: slowest decision {slowest:.2f} s (target <= 3 s); at >= 20 Mbps "
-            f"{slowest_fast:.2f} s (target <= 1 s)",
-            f"{side}: most bytes in one direction {most / 1e6:.2f} MB (target <= 2 MB)",
-        ]
-    return lines
-
-
-def _pct(k: int, n: int) -> str:
-    return f"{100 * k / n:.0f}%" if n else "-"
+    edge = runs(lambda c: c.rate in (4.5, 5.5))
+    right = sum(r.verdict == policy.verdict_for(c.truth).value for c, r in edge)
+    every = runs(lambda c: True)
+    slowest = max((r.check_verdict_s for _, r in every), default=0.0)
+    deep = runs(lambda c: 2 <= c.rate <= 20 and c.queue_ms >= 200)
+    deep_ok = sum(abs(_err(r.mbps, c.truth) or 999) <= 5 for c, r in deep)
+    mid = runs(lambda c: 2 <= c.rate <= 20)
+    mid_ok = sum(abs(_err(r.mbps, c.truth) or 999) <= 5 for c, r in mid)
+    fast = runs(lambda c: c.rate >= 40)
+    fast_ok = sum(abs(_err(r.mbps, c.truth) or 999) <= 10 for c, r in fast)
+    most = max((r.bytes for _, r in every), default=0)
+    return [
+        f"preflight: correct verdict at 4.5/5.5 Mbit/s: {right}/{len(edge)} (target all)",
+        f"preflight: slowest verdict {slowest:.2f} s (target <= 3 s)",
+        f"preflight: rate error <= 5% at 2-20 Mbit/s behind a >= 200 ms queue: "
+        f"{deep_ok}/{len(deep)} (target all); any queue: {mid_ok}/{len(mid)}",
+        f"preflight: rate error <= 10% at >= 40 Mbit/s: {fast_ok}/{len(fast)} (target all)",
+        f"preflight: most bytes in one direction {most / 1e6:.2f} MB (cap 2 MB)",
+        NDT7_UNAVAILABLE,
+    ]
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -194,46 +154,53 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x]
 
 
+def _load() -> str:
+    try:
+        return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "load unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bandwidth_matrix", description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=4, help="runs per cell (default 4)")
-    parser.add_argument("--rates", type=_floats, default=list(RATES), help="tbf rates, Mbps")
+    parser.add_argument("--runs", type=int, default=3, help="preflight runs per cell (default 3)")
+    parser.add_argument("--rates", type=_floats, default=list(RATES), help="tbf rates, Mbit/s")
     parser.add_argument("--queues", type=_floats, default=list(QUEUES),
                         help="bottleneck queue (tbf latency), ms")
     parser.add_argument("--threshold", type=float, default=5.0, help="Mbps (default 5)")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
-    reason = unavailable_reason()
+    reason = unavailable_reason() or iperf3_reason()
     if reason:
         print(f"bandwidth_matrix: skipped: {reason}")
         return 0
     policy = ProbePolicy(threshold_mbps=args.threshold)
     started = time.monotonic()
+    load_before = _load()
     cells: list[Cell] = []
     with tempfile.TemporaryDirectory() as tmp, NetLab(Path(tmp)) as lab:
         url = lab.start_cloud()
         for rate in args.rates:
-            lab.shape(rate, 100)
-            true = calibrate(lab, url, rate)
-            print(f"tbf {rate:g} Mbps: goodput up {true['up']:.2f}, down {true['down']:.2f}",
-                  file=sys.stderr, flush=True)
             for queue in args.queues:
                 lab.shape(rate, int(queue))
-                row = {d: Cell(rate, int(queue), d, true[d]) for d in DIRS}
+                row = {d: Cell(rate, int(queue), d, iperf3(lab.client, lab.server, SERVER_IP,
+                                                           reverse=d == "down"))
+                       for d in DIRS}
                 for _ in range(args.runs):
-                    ours, naive = one_round(lab, url, policy)
-                    for d in DIRS:
-                        row[d].ours.append(ours[d])
-                        row[d].naive.append(naive[d])
+                    for d, run in one_check(lab, url, policy).items():
+                        row[d].runs.append(run)
                 cells += row.values()
-                print(f"  queue {queue:g} ms done ({time.monotonic() - started:.0f} s)",
-                      file=sys.stderr, flush=True)
+                print(f"tbf {rate:g} Mbit/s, queue {queue:g} ms: iperf3 up "
+                      f"{row['up'].truth:.2f}, down {row['down'].truth:.2f} "
+                      f"({time.monotonic() - started:.0f} s, {_load()})", file=sys.stderr,
+                      flush=True)
     cells.sort(key=lambda c: (c.direction != "up", c.rate, c.queue_ms))
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"Bandwidth preflight matrix, {when}; {machine()}",
-           f"threshold {args.threshold:g} Mbps, {args.runs} runs per cell, "
-           f"{time.monotonic() - started:.0f} s in all", "", *table(cells, policy), "",
-           *targets(cells, policy)]
+           f"threshold {args.threshold:g} Mbps, {args.runs} preflight runs per cell, one 10 s "
+           f"iperf3 per cell and direction, {time.monotonic() - started:.0f} s in all; "
+           f"{load_before} at the start, {_load()} at the end", "",
+           *table(cells, policy), "", *targets(cells, policy)]
     print("\n".join(out))
     if args.markdown:
         args.markdown.write_text("\n".join(out) + "\n")

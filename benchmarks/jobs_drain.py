@@ -33,7 +33,8 @@ from app.adapters.store.jobs_repo import JobsRepo
 from app.core.backoff import Backoff
 from app.core.job_runner import JOB_BACKOFF, JobRunner, RunPolicy
 from app.core.jobs import FINAL, JobState
-from app.orchestration.job_engine import PROBE_BACKOFF, EngineConfig, EngineEvent, JobEngine
+from app.orchestration.engine_parts import PROBE_BACKOFF
+from app.orchestration.job_engine import EngineConfig, EngineEvent, JobEngine
 from app.runtime import utc_now
 from benchmarks._jobs_support import CloudProcess, machine, photos, quantiles, table
 

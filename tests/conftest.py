@@ -18,6 +18,15 @@ for _var in ("BOOTH_MONITOR_HOME", "BOOTH_MONITOR_TOKEN", "BOOTH_MONITOR_CLOUD_U
 from tests.support.keyring_backend import MemoryKeyring  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _own_autostart_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Start at login writes into $XDG_CONFIG_HOME/autostart: never the developer's own (the
+    tray app and its subprocesses in every test see this folder instead)."""
+    folder = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     folder = tmp_path / "home"

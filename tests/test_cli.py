@@ -73,7 +73,7 @@ def test_bad_token_exits_nonzero_without_leaking_it(home, demo_cloud):
 
 def test_no_cloud_configured_is_a_clear_error(home):
     reason = assert_one_line_reason(cli(home, "refresh"))
-    assert "No cloud URL" in reason
+    assert "no cloud url is set" in reason.lower()
 
 
 def test_demo_mode_runs_the_embedded_cloud(home):

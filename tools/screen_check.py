@@ -16,7 +16,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TASKBAR = 40  # physical pixels Windows keeps for the taskbar
 
@@ -29,6 +31,32 @@ def configure(width: int, height: int, scale: float, folder: Path) -> None:
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={path}"
     os.environ["QT_SCALE_FACTOR"] = f"{scale:g}"
     os.environ.pop("QT_ENABLE_HIGHDPI_SCALING", None)
+
+
+def wait_for(predicate: Callable[[], object], timeout_ms: int = 30_000) -> None:
+    """Spin Qt's event loop until `predicate` holds; these tools drive the real app, whose
+    workers answer through queued signals."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(lambda: predicate() and loop.quit())
+    timer.start(50)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    timer.stop()
+    if not predicate():
+        raise SystemExit("timed out waiting for the app")
+
+
+def quit_app(monitor: Any) -> None:
+    """Quit without the question, wait for the worker thread, then free the widgets."""
+    done: list[bool] = []
+    monitor.thread.finished.connect(lambda: done.append(True))
+    monitor.confirm_quit = lambda _warning: True
+    monitor.quit()
+    wait_for(lambda: bool(done))
+    monitor.dispose()
 
 
 def main() -> int:
@@ -47,13 +75,15 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
-    from PySide6.QtCore import QEventLoop, QPoint, QTimer
+    from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication
 
     from app.core.alerts import Alert
     from app.core.job_notices import quit_warning
     from app.core.jobs import QueueCounts
+    from app.gui.first_run import FirstRunDialog
     from app.gui.main import MonitorApp, quit_question
+    from app.orchestration.setup_path import ConnectionCheck
     from app.runtime import Options
 
     app = QApplication(sys.argv[:1])
@@ -61,17 +91,6 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     tag = f"{args.width}x{args.height}@{round(args.scale * 100)}"
     problems: list[str] = []
     surfaces: dict[str, str] = {}
-
-    def wait_for(predicate, timeout_ms: int = 20_000) -> None:
-        loop = QEventLoop()
-        timer = QTimer()
-        timer.timeout.connect(lambda: predicate() and loop.quit())
-        timer.start(50)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-        timer.stop()
-        if not predicate():
-            raise SystemExit("timed out waiting for the app")
 
     def settle() -> None:
         for _ in range(3):
@@ -115,6 +134,20 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     check("event-summary", summary)
     summary.accept()
 
+    setup = FirstRunDialog(str(home / "data" / "hot-folder"), str(home / "data" / "results"))
+    setup.cloud_url.setText("https://cloud.example.com")
+    setup.show_check(ConnectionCheck(False, "Not connected: the cloud refused the API token. "
+                                     "Check the token in the cloud's dashboard."))
+    setup.show()
+    check("first-run", setup)
+    setup.close()
+    setup.deleteLater()
+
+    monitor.tools.show_about()
+    assert monitor.tools.about is not None
+    check("about", monitor.tools.about)
+    monitor.tools.about.reject()
+
     box, _ = quit_question(window, quit_warning(QueueCounts({"pending": 3})) or "", 3)
     box.show()
     check("quit-question", box)
@@ -127,12 +160,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     check("tray-menu", menu)
     menu.hide()
 
-    done: list[bool] = []
-    monitor.thread.finished.connect(lambda: done.append(True))
-    monitor.confirm_quit = lambda _warning: True
-    monitor.quit()
-    wait_for(lambda: bool(done))
-    monitor.dispose()
+    quit_app(monitor)
     return {"screen": [screen.width(), screen.height()], "surfaces": surfaces,
             "problems": problems}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.screen_check import configure
+from tools.screen_check import configure, quit_app, wait_for
 
 
 def main() -> int:
@@ -37,17 +37,6 @@ def shoot(out: Path, home: Path) -> None:
     from app.runtime import Options
 
     app = QApplication(sys.argv[:1])
-
-    def wait_for(predicate, timeout_ms: int = 30_000) -> None:
-        loop = QEventLoop()
-        timer = QTimer()
-        timer.timeout.connect(lambda: predicate() and loop.quit())
-        timer.start(50)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-        timer.stop()
-        if not predicate():
-            raise SystemExit("timed out waiting for the app")
 
     def pause(ms: int) -> None:
         loop = QEventLoop()
@@ -106,12 +95,7 @@ def shoot(out: Path, home: Path) -> None:
     save(menu, "tray-menu.png")
     menu.hide()
 
-    done: list[bool] = []
-    monitor.thread.finished.connect(lambda: done.append(True))
-    monitor.confirm_quit = lambda _warning: True
-    monitor.quit()
-    wait_for(lambda: bool(done))
-    monitor.dispose()
+    quit_app(monitor)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app import APP_NAME
-from app.core.conditions import Condition, assess
+from app.adapters.store.jobs_repo import JobsRepo
+from app.cli.failures import EXIT_OK, CommandFailed
+from app.core.conditions import Assessment, Condition, assess, link_line
+from app.core.errors import MonitorError
+from app.core.jobs import JobState
 from app.core.status import StatusView
-from app.orchestration.job_path import queue_counts
 from app.orchestration.refund_path import refund_counts
 from app.runtime import Options, Runtime, utc_now
 
@@ -29,7 +30,10 @@ def run_status(args: argparse.Namespace, options: Options) -> int:
     runtime = Runtime(options)
     try:
         print_status(runtime, as_json=args.json)
-        return 0
+        # The empty view of a profile with no cloud is most likely a forgotten --cloud or
+        # --demo: say so (main adds the --demo hint when this home has demo data).
+        runtime.check_configured()
+        return EXIT_OK
     finally:
         runtime.close()
 
@@ -37,38 +41,57 @@ def run_status(args: argparse.Namespace, options: Options) -> int:
 def run_refresh(args: argparse.Namespace, options: Options) -> int:
     runtime = Runtime(options)
     try:
-        outcome = runtime.refresh()
-        print_status(runtime, as_json=args.json)
-        if outcome.error is not None:
-            print(f"{APP_NAME}: refresh failed: {outcome.error}", file=sys.stderr)
-            return 1
-        return 0
+        try:
+            error = runtime.refresh().error
+        except MonitorError as raised:  # nothing configured, no token, a locked keyring
+            error = raised
+        print_status(runtime, as_json=args.json)  # the cached view, whatever happened
+        if error is not None:
+            failed = CommandFailed.from_error(error, "Could not refresh")
+            failed.todo = f"{error.hint} The balance shown is the cached copy.".strip()
+            raise failed
+        return EXIT_OK
     finally:
         runtime.close()
 
 
 def print_status(runtime: Runtime, *, as_json: bool) -> None:
-    """The cached balance plus the queue and refund counts, all from the local store."""
+    """The cached balance, the one assessment every surface shows, the queue and the refund
+    counts: all from the local store (and, in demo mode, the demo cloud's address file)."""
+    now = utc_now()
     view = runtime.view()
-    queue, refunds = queue_counts(runtime), refund_counts(runtime)
+    counts = JobsRepo(runtime.db).counts()
+    link = runtime.probe_history().latest_probe()
+    found = assess(view, now, link=link, queue=counts,
+                   threshold_mbps=float(runtime.settings.preflight_threshold_mbps))
+    refunds = refund_counts(runtime)
+    ahead = runtime.forecast(view, now)
     if as_json:
-        print(json.dumps({**view.to_json(), "queue": queue, "refunds": refunds}, indent=2))
+        print(json.dumps({**view.to_json(), "cloud_url": view.cloud_url or None,
+                          "demo": runtime.options.demo, **found.to_json(),
+                          "forecast": ahead.to_json() if ahead else None,
+                          "queue": counts.to_json(), "refunds": refunds}, indent=2))
         return
-    print_view(view)
-    paused = queue.get("paused")
-    print(f"Queue    {queue['open']} open ({queue['held']} held for a slow link), "
-          f"{queue['succeeded']} done, {queue['failed'] + queue['given_up']} failed"
-          + (f"; PAUSED: {paused['message']}" if paused else ""))
+    print_view(view, found, demo=runtime.options.demo)
+    if ahead is not None and ahead.text(now):
+        print(f"Lasts    {ahead.text(now)}")
+    print(f"Link     {link_line(link, view, now)}")
+    held = counts.count(JobState.HELD)
+    print(f"Queue    {counts.open} open ({held} held for a slow link), "
+          f"{counts.count(JobState.SUCCEEDED)} done, "
+          f"{counts.count(JobState.FAILED, JobState.GIVEN_UP)} failed"
+          + (f"; PAUSED: {counts.pause.message}" if counts.pause else ""))
     print(f"Refunds  {refunds['summary']}")
 
 
-def print_view(view: StatusView) -> None:
-    found = assess(view, utc_now())
+def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> None:
     acct = view.account
     print(f"Balance  {found.balance}  {found.age}")
     if acct:
         print(f"Account  {acct.email} ({acct.plan.value}, {acct.status.value})")
-    print(f"Cloud    {view.cloud_url or '(not set)'}")
+    cloud = view.cloud_url or ("demo cloud, not running (a --demo command starts one)" if demo
+                               else "(not set)")
+    print(f"Cloud    {cloud}")
     print(f"State    {found.words()}")
     for finding in found.findings:
         if finding.condition is not Condition.CURRENT:

@@ -1,8 +1,9 @@
 """`submit`, `queue`, `replay`, `retry`, `remove`, `send-anyway`: the AI job queue from a shell.
 
 They work on the same store as the tray app, at the same time: claims are leased, so the two
-never send the same job. Exit status: 0 done, 1 failed (or an error), 3 still queued (offline,
-paused, held for a slow link, or not finished before --timeout).
+never send the same job. Exit status (app.cli.failures): 0 done, 1 failed, 3 still queued
+(offline, paused for a token or credits, held for a slow link, or not finished before
+--timeout); every non-zero exit ends with one line on stderr saying why and what to do.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 from app.adapters.intake.local_trigger import trigger_token
-from app.core.jobs import Job, JobState, QueueCounts
+from app.cli.failures import EXIT_OK, EXIT_STILL_QUEUED, CommandFailed, lower_first
+from app.core.job_words import job_note, next_step
+from app.core.jobs import WORKABLE, Job, JobState, QueueCounts
 from app.core.model import FEATURE_LABELS, Feature
 from app.orchestration.job_path import JobPath
 from app.runtime import Options, Runtime, utc_now
 
-EXIT_OK, EXIT_FAILED, EXIT_STILL_QUEUED = 0, 1, 3
 FEATURES = [f.value for f in Feature]
 STOP_WORDS = {
     "done": "",
@@ -29,6 +31,7 @@ STOP_WORDS = {
     "timeout": "not finished before --timeout; the queue keeps going in the tray app or with "
     "`replay`",
 }
+SENDS_LATER = "The tray app or `replay` sends it when the cloud answers."
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -46,7 +49,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     submit.set_defaults(func=run_submit)
 
     queue = sub.add_parser("queue", parents=[common], help="list queued and recent AI jobs")
-    queue.add_argument("--all", action="store_true", help="include removed jobs")
+    queue.add_argument("--all", action="store_true",
+                       help="include removed jobs and the runs a retry replaced")
     queue.add_argument("--job", metavar="ID", help="one job with every state change")
     queue.add_argument("--limit", type=int, default=200)
     queue.add_argument("--json", action="store_true", help="print one JSON object")
@@ -97,14 +101,18 @@ def run_submit(args: argparse.Namespace, options: Options) -> int:
             stopped = jp.drive(lambda: jp.job_settled(job.id), timeout=args.timeout,
                                offline_grace=args.offline_wait)
         job = jp.repo.get(job.id) or job
+        counts = jp.repo.counts()
         if args.json:
             print(json.dumps({"created": intook.created, "stopped": stopped,
                               "job": job.to_json(jp.repo.history(job.id))}, indent=2))
         else:
             verb = "Queued" if intook.created else "Already queued"
             print(f"{verb} {Path(job.source_path).name} for {_label(job.feature)} as {job.id}.")
-            _print_outcome(job, stopped, jp.repo.counts())
-        return _exit_for(job)
+            _print_outcome(job, stopped, counts)
+        if stopped == "queued" and job.is_open:
+            return EXIT_OK  # --no-wait: queuing it durably is all that was asked
+        _raise_unless_done(job, stopped, counts, jp, args.timeout)
+        return EXIT_OK
 
     return _with_job_path(options, body)
 
@@ -116,6 +124,8 @@ def _print_outcome(job: Job, stopped: str, counts: QueueCounts) -> None:
         print(f"{job.state.value.replace('_', ' ').capitalize()}: {job.last_error}")
     elif job.state is JobState.HELD:
         print("Held     the link is too slow; `send-anyway` sends it now.")
+    elif job.state is JobState.DUPLICATE:
+        print(f"Same     {job.last_error or 'photo as an earlier job'}: not sent again")
     else:
         why = STOP_WORDS.get(stopped, "")
         if stopped == "paused" and counts.pause is not None:
@@ -125,12 +135,44 @@ def _print_outcome(job: Job, stopped: str, counts: QueueCounts) -> None:
             print(f"Problem  {job.last_error}")
 
 
-def _exit_for(job: Job) -> int:
-    if job.state is JobState.SUCCEEDED:
-        return EXIT_OK
-    if job.state in (JobState.FAILED, JobState.GIVEN_UP, JobState.REMOVED):
-        return EXIT_FAILED
-    return EXIT_STILL_QUEUED
+def _raise_unless_done(job: Job, stopped: str, counts: QueueCounts, jp: JobPath,
+                       timeout: float) -> None:
+    """The one stderr line for a photo that was not delivered: failed (1), or still queued
+    (3) with what it waits for."""
+    name = Path(job.source_path).name
+    if job.state in (JobState.SUCCEEDED, JobState.DUPLICATE):
+        return
+    if job.state in (JobState.FAILED, JobState.GIVEN_UP):
+        todo = ("A refund claim is filed on its own (`refunds`)." if job.charged_cents
+                else f"`retry {job.id}` tries again.")
+        raise CommandFailed(f"{name} {job.state.value.replace('_', ' ')}: "
+                            f"{lower_first(job.last_error or 'no reason given')}", todo)
+    if job.state is JobState.REMOVED:
+        raise CommandFailed(f"{name} was removed from the queue", "`queue --all` shows it.")
+    if job.state is JobState.HELD:
+        raise CommandFailed(f"{name} is held: the link is too slow for AI jobs",
+                            f"`send-anyway {job.id}` sends it now; otherwise it goes when the "
+                            "link is fast enough.", code=EXIT_STILL_QUEUED)
+    raise _still_queued(f"{name} is queued but not sent", stopped, counts, jp, timeout, job)
+
+
+def _still_queued(what: str, stopped: str, counts: QueueCounts, jp: JobPath, timeout: float,
+                  job: Job | None) -> CommandFailed:
+    """`job`: the one whose last problem explains the wait best."""
+    if stopped == "paused" and counts.pause is not None:
+        return CommandFailed(f"{what}: {lower_first(counts.pause.message)}",
+                             "`replay` sends it once that is fixed.", code=EXIT_STILL_QUEUED)
+    last_error = job.last_error if job else None
+    if job is not None and last_error and job.last_error_kind in ("auth", "credits"):
+        # Only the operator can fix these, whatever else the link is doing.
+        return CommandFailed(f"{what}: {lower_first(last_error)}",
+                             "`replay` sends it once that is fixed.", code=EXIT_STILL_QUEUED)
+    if stopped == "timeout":
+        return CommandFailed(f"{what} within --timeout {timeout:g} s",
+                             "The tray app or `replay` goes on with it; `queue` shows where it "
+                             "is.", code=EXIT_STILL_QUEUED)
+    reason = last_error or jp.runtime.view().contact.message or "the cloud cannot be reached"
+    return CommandFailed(f"{what}: {lower_first(reason)}", SENDS_LATER, code=EXIT_STILL_QUEUED)
 
 
 # -- queue ----------------------------------------------------------------------------------
@@ -140,51 +182,71 @@ def run_queue(args: argparse.Namespace, options: Options) -> int:
     def body(jp: JobPath) -> int:
         counts = jp.repo.counts()
         if args.job:
-            job = jp.repo.find(args.job)
-            if job is None:
-                print(f"No job {args.job} (or more than one starts like that).")
-                return EXIT_FAILED
-            events = jp.repo.history(job.id)
-            if args.json:
-                print(json.dumps(job.to_json(events), indent=2))
-            else:
-                _print_job(job)
-                for e in events:
-                    before = e.from_state.value if e.from_state else "-"
-                    print(f"  {_when(e.at)}  {before:>14} -> {e.to_state.value:<14} {e.note}")
+            _print_one(jp, args.job, as_json=args.json)
             return EXIT_OK
-        jobs = [j for j in jp.repo.jobs(limit=args.limit)
-                if args.all or j.state is not JobState.REMOVED]
+        every = jp.repo.jobs(limit=args.limit)
+        names = {j.id: Path(j.source_path).name for j in every}
+        # A photo an operator retried shows once, as its newest run (as in the queue window).
+        jobs = [j for j in every if args.all or (
+            j.state is not JobState.REMOVED and j.superseded_by is None)]
         if args.json:
             print(json.dumps({"counts": counts.to_json(),
                               "folders": {k: str(v) for k, v in vars(jp.folders).items()},
                               "jobs": [j.to_json(jp.repo.history(j.id)) for j in jobs]},
                              indent=2))
-            return EXIT_OK
-        print(_counts_line(counts))
-        print(f"Hot folder {jp.folders.hot}  ->  results in {jp.folders.output}")
-        if counts.pause is not None:
-            print(f"PAUSED   {counts.pause.message} (since {_when(counts.pause.since)})")
-        if not jobs:
-            print("No jobs yet.")
         else:
-            print(f"{'ID':<12} {'FILE':<24} {'FEATURE':<18} {'STATE':<14} {'TRIES':>5} "
-                  f"{'NEXT':<8} PROBLEM")
-        for job in jobs:
-            print(f"{job.id[:12]:<12} {_short(Path(job.source_path).name, 24):<24} "
-                  f"{job.feature:<18} {job.state.value:<14} {job.attempts:>5} "
-                  f"{_next(job):<8} {_short(job.last_error or '', 60)}")
+            _print_table(jp, counts, jobs, names)
+        jp.runtime.check_configured()  # a queue nothing can send: say so
         return EXIT_OK
 
     return _with_job_path(options, body)
 
 
+def _print_one(jp: JobPath, wanted: str, *, as_json: bool) -> None:
+    job = jp.repo.find(wanted)
+    if job is None:
+        raise CommandFailed(f"No job {wanted} in the queue (or more than one starts like that)",
+                            "`queue` lists the ids.")
+    events = jp.repo.history(job.id)
+    if as_json:
+        print(json.dumps(job.to_json(events), indent=2))
+        return
+    _print_job(job)
+    for e in events:
+        before = e.from_state.value if e.from_state else "-"
+        print(f"  {_when(e.at)}  {before:>14} -> {e.to_state.value:<14} {e.note}")
+
+
+def _print_table(jp: JobPath, counts: QueueCounts, jobs: list[Job],
+                 names: dict[str, str]) -> None:
+    print(_counts_line(counts))
+    print(f"Hot folder {jp.folders.hot}  ->  results in {jp.folders.output}")
+    if counts.pause is not None:
+        print(f"PAUSED   {counts.pause.message} (since {_when(counts.pause.since)})")
+    if not jobs:
+        print("No jobs yet.")
+        return
+    now, offline = utc_now(), jp.runtime.view().offline  # the link state every surface shows
+    print(f"{'ID':<18} {'FILE':<24} {'FEATURE':<18} {'STATE':<14} {'TRIES':>5}  "
+          f"{'NEXT':<28} NOTE")
+    for job in jobs:
+        upcoming = next_step(job, now, offline=offline, pause=counts.pause) or "-"
+        print(f"{job.id:<18} {_short(Path(job.source_path).name, 24):<24} "
+              f"{job.feature:<18} {job.state.value:<14} {job.sends:>5}  "
+              f"{_short(upcoming, 28):<28} {_short(job_note(job, names), 70)}")
+
+
 def _print_job(job: Job) -> None:
-    print(f"Job      {job.id} ({job.state.value}, {job.attempts} failed attempts)")
+    print(f"Job      {job.id} ({job.state.value}, sent {job.sends} time"
+          f"{'s' if job.sends != 1 else ''})")
     print(f"Photo    {job.source_path} for {_label(job.feature)}")
     print(f"Result   {job.result_path}")
     print(f"Cloud    {job.cloud_job_id or '-'}  key {job.idempotency_key}"
           + (f"  charged {job.charged_cents} cents" if job.charged_cents else ""))
+    if job.duplicate_of:
+        print(f"Same     photo as job {job.duplicate_of}: not sent again")
+    if job.superseded_by:
+        print(f"Retried  as job {job.superseded_by}")
     if job.last_error:
         print(f"Problem  {job.last_error}")
 
@@ -207,13 +269,13 @@ def run_replay(args: argparse.Namespace, options: Options) -> int:
         stopped = jp.drive(jp.nothing_workable, timeout=args.timeout,
                            offline_grace=args.offline_wait)
         after = jp.repo.counts()
+        failed = (after.count(JobState.FAILED, JobState.GIVEN_UP)
+                  - before.count(JobState.FAILED, JobState.GIVEN_UP))
         if args.json:
             print(json.dumps({"stopped": stopped, "before": before.to_json(),
                               "after": after.to_json()}, indent=2))
         else:
             done = after.count(JobState.SUCCEEDED) - before.count(JobState.SUCCEEDED)
-            failed = (after.count(JobState.FAILED, JobState.GIVEN_UP)
-                      - before.count(JobState.FAILED, JobState.GIVEN_UP))
             print(f"Replayed {done} succeeded, {failed} failed; {after.open} still open.")
             if stopped != "done":
                 reason = (after.pause.message if stopped == "paused" and after.pause
@@ -221,26 +283,60 @@ def run_replay(args: argparse.Namespace, options: Options) -> int:
                 print(f"Stopped  {reason}")
             if after.count(JobState.HELD):
                 print(f"Held     {after.count(JobState.HELD)} (slow link; `send-anyway ID`)")
-        return EXIT_OK if after.count(JobState.PENDING, JobState.SENDING, JobState.WAITING_RESULT,
-                                      JobState.DOWNLOADING) == 0 else EXIT_STILL_QUEUED
+        _raise_unless_replayed(jp, stopped, after, failed, args.timeout)
+        return EXIT_OK
 
     return _with_job_path(options, body)
+
+
+def _raise_unless_replayed(jp: JobPath, stopped: str, after: QueueCounts, failed: int,
+                           timeout: float) -> None:
+    """Still queued (3) wins over failed (1): those photos are the ones still to act on."""
+    waiting, held = after.count(*WORKABLE), after.count(JobState.HELD)
+    also = f" ({failed} failed meanwhile)" if failed else ""
+    if waiting:
+        last = next((j for j in jp.repo.jobs(include_final=False)
+                     if j.state in WORKABLE and j.last_error), None)
+        raise _still_queued(f"{_photos(waiting, 'is')} queued but not sent{also}", stopped,
+                            after, jp, timeout, last)
+    if held:
+        raise CommandFailed(f"{_photos(held, 'is')} held: the link is too slow for AI jobs{also}",
+                            "`send-anyway ID` sends them now; otherwise they go when the link "
+                            "is fast enough.", code=EXIT_STILL_QUEUED)
+    if failed:
+        raise CommandFailed(f"{_photos(failed)} failed", "`queue` says why; refund claims for "
+                            "charged ones are filed on their own.")
 
 
 def run_operator_action(args: argparse.Namespace, options: Options) -> int:
     def body(jp: JobPath) -> int:
         act = getattr(jp.repo, args.action)
-        changed: list[Job] = act(args.ids, utc_now())
+        changed: list[Job] = act(args.ids, utc_now())  # an unknown id is one line, exit 1
         if args.json:
             print(json.dumps({"changed": [j.to_json() for j in changed]}, indent=2))
         else:
             for job in changed:
                 print(f"{job.id}  {job.state.value}  {Path(job.source_path).name}")
-            if not changed:
-                print("Nothing to change.")
+        if not changed:
+            states = ", ".join(sorted({(jp.repo.find(i) or _missing(i)).state.value
+                                       for i in args.ids}))
+            raise CommandFailed(f"Nothing to {args.action.replace('_', ' ')}: the job"
+                                f"{'s are' if len(args.ids) > 1 else ' is'} {states}",
+                                _ACTION_HINTS[args.action])
         return EXIT_OK
 
     return _with_job_path(options, body)
+
+
+_ACTION_HINTS = {
+    "retry": "Retry works on failed, given-up and waiting jobs.",
+    "send_anyway": "Send anyway works on jobs held for a slow link.",
+    "remove": "It is already off the queue.",
+}
+
+
+def _missing(job_id: str) -> Job:
+    raise CommandFailed(f"No job {job_id} in the queue", "`queue` lists the ids.")
 
 
 def run_trigger_token(args: argparse.Namespace, options: Options) -> int:
@@ -269,12 +365,10 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-def _next(job: Job) -> str:
-    if job.next_attempt_at is None or job.state not in (JobState.PENDING, JobState.WAITING_RESULT,
-                                                        JobState.DOWNLOADING):
-        return "-"
-    seconds = (job.next_attempt_at - utc_now()).total_seconds()
-    return "now" if seconds <= 0 else f"in {seconds:.0f}s"
+def _photos(n: int, verb: str = "") -> str:
+    """'1 photo is', '2 photos are' (verb "is"), or just '2 photos'."""
+    words = f"{n} photo{'s' if n != 1 else ''}"
+    return f"{words} {'are' if n != 1 else 'is'}" if verb == "is" else words
 
 
 def _short(text: str, width: int) -> str:

@@ -1,26 +1,32 @@
 """`preflight`: is the link good enough for AI jobs right now? Measured, recorded, explained.
 
 Exit 0 whenever it measured, whatever the verdict (a booth script reads the verdict from --json);
-exit 1 with a one-line reason when it could not measure at all.
+exit 1 with one line on stderr when it could not measure at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app import APP_NAME
+from app.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, lower_first
 from app.core.bandwidth import PreflightResult, Verdict
 from app.runtime import Options, Runtime, utc_now
 
-EXIT_NOT_MEASURED = 1
+EXIT_NOT_MEASURED = EXIT_FAILED
 
 VERDICT_TEXT = {
     Verdict.OK: "good enough for AI jobs",
     Verdict.MARGINAL: "close to the limit: jobs may be slow",
     Verdict.SLOW: "too slow for AI jobs",
     Verdict.OFFLINE: "could not measure",
+}
+
+
+# How delivered bytes were counted, for a person; --json keeps the technical name.
+METHOD_WORDS = {
+    "tcp_info_acked": "counted as delivered, not just sent",
+    "server_count": "counted by the cloud as received",
 }
 
 
@@ -35,8 +41,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run_preflight(args: argparse.Namespace, options: Options) -> int:
     if args.threshold_mbps is not None and args.threshold_mbps <= 0:
-        print(f"{APP_NAME}: --threshold-mbps must be above 0", file=sys.stderr)
-        return 2
+        raise CommandFailed("--threshold-mbps must be above 0", "5 is what AI jobs need.",
+                            code=EXIT_USAGE)
     runtime = Runtime(options)
     try:
         result = runtime.preflight(args.threshold_mbps).check(max_age_seconds=0)
@@ -45,9 +51,10 @@ def run_preflight(args: argparse.Namespace, options: Options) -> int:
         else:
             print_result(result, runtime)
         if result.verdict is Verdict.OFFLINE:
-            print(f"{APP_NAME}: could not measure: {result.reason}", file=sys.stderr)
-            return EXIT_NOT_MEASURED
-        return 0
+            raise CommandFailed(f"Could not measure the link: "
+                                f"{lower_first(result.reason or 'no reason given')}",
+                                code=EXIT_NOT_MEASURED)
+        return EXIT_OK
     finally:
         runtime.close()
 
@@ -57,8 +64,9 @@ def print_result(result: PreflightResult, runtime: Runtime) -> None:
     print(f"Upload    {_rate(result.upload_mbps)}  (AI jobs need {need})")
     print(f"Download  {_rate(result.download_mbps)}")
     print(f"Verdict   {result.verdict.value}: {VERDICT_TEXT[result.verdict]}")
+    how = METHOD_WORDS.get(result.method, "")
     print(f"Spent     {_mb(result.bytes_up)} up, {_mb(result.bytes_down)} down "
-          f"in {result.seconds:.1f} s ({result.method})")
+          f"in {result.seconds:.1f} s" + (f" ({how})" if how else ""))
     today = runtime.probe_history().spent_today(utc_now())
     print(f"Today     {today.checks} check(s), {_mb(today.total_bytes)} in all")
 

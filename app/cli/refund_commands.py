@@ -6,7 +6,9 @@
     refunds export --csv PATH   write every claim to a CSV file
     refunds smtp-password       store the refund email password in the OS keyring
 
-Exit status: 0; 3 when --file-now left claims unfiled (offline, or a problem the message names).
+Exit status: 0; with --file-now, 3 when claims are left to file (they are filed later on their
+own) and 1 when it could not look for new ones (the usage history did not sync); either way one
+line on stderr says why and what to do.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import json
 import sys
 from pathlib import Path
 
-from app import APP_NAME
 from app.adapters.system.settings_file import write_atomic
+from app.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_STILL_QUEUED, EXIT_USAGE, CommandFailed
+from app.core.errors import MonitorError
 from app.core.money import dollars
 from app.core.refund_letter import export_csv, feature_label, utc_text
 from app.core.refunds import Claim, ClaimStatus, claim_json
 from app.orchestration.refund_path import RefundPath, refund_counts, set_smtp_password
 from app.runtime import Options, Runtime
 
-EXIT_OK, EXIT_UNFILED = 0, 3
+EXIT_UNFILED = EXIT_STILL_QUEUED  # the claims wait in the outbox, as photos wait in the queue
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -50,13 +53,17 @@ def run_refunds(args: argparse.Namespace, options: Options) -> int:
     runtime = Runtime(options)
     try:
         path = RefundPath(runtime)
-        problems: list[str] = []
+        problems: list[CommandFailed] = []
         if args.file_now:
-            outcome = runtime.refresh()
-            if not outcome.ok:
-                problems.append(f"usage history not synced: {outcome.error}")
+            try:
+                error = runtime.refresh().error
+            except MonitorError as raised:  # nothing configured, no token
+                error = raised
+            if error is not None:
+                problems.append(CommandFailed.from_error(
+                    error, "Could not look for new claims"))
             report = path.cycle(file_now=True)
-            problems += [f"{a.title}: {a.message}" for a in report.problems]
+            problems += [CommandFailed(f"{a.title}: {a.message}") for a in report.problems]
         claims = path.claims()
         counts = refund_counts(runtime)
         if args.json:
@@ -66,12 +73,31 @@ def run_refunds(args: argparse.Namespace, options: Options) -> int:
             print_claims(claims, str(counts["summary"]))
             for channel, problem in dict(counts["problems"]).items():  # type: ignore[call-overload]
                 print(f"Problem  {channel}: {problem['message']}")
-        for line in problems:
-            print(f"{APP_NAME}: {line}", file=sys.stderr)
-        unfiled = any(c.status is ClaimStatus.PENDING for c in claims)
-        return EXIT_UNFILED if args.file_now and unfiled else EXIT_OK
+        if not args.file_now:
+            runtime.check_configured()  # claims of a profile with no cloud: say so
+            return EXIT_OK
+        unfiled = sum(c.status is ClaimStatus.PENDING for c in claims)
+        if problems or unfiled:
+            raise _not_all_filed(problems, unfiled)
+        return EXIT_OK
     finally:
         runtime.close()
+
+
+def _not_all_filed(problems: list[CommandFailed], unfiled: int) -> CommandFailed:
+    """One line for however many problems: the first says why, the count says there is more."""
+    code = EXIT_UNFILED if unfiled else EXIT_FAILED
+    if not problems:
+        return CommandFailed(f"{unfiled} claim{'s are' if unfiled != 1 else ' is'} not filed yet",
+                             "The tray app files it on its own; `refunds --file-now` tries "
+                             "again now.", code=code)
+    first = problems[0]
+    more = len(problems) - 1
+    todo = first.todo + (f" ({more} more problem{'s' if more != 1 else ''}: `refunds` lists "
+                         "them.)" if more else "")
+    failed = CommandFailed(first.what, todo.strip(), code=code)
+    failed.not_configured = first.not_configured
+    return failed
 
 
 def print_claims(claims: list[Claim], summary: str) -> None:
@@ -87,6 +113,7 @@ def print_claims(claims: list[Claim], summary: str) -> None:
 def run_export(args: argparse.Namespace, options: Options) -> int:
     runtime = Runtime(options)
     try:
+        runtime.check_configured()  # an empty file for a profile with no cloud helps nobody
         claims = RefundPath(runtime).claims()
         write_atomic(args.csv, export_csv(claims).encode("utf-8"))
         print(f"Wrote {len(claims)} claim{'s' if len(claims) != 1 else ''} to {args.csv}")
@@ -99,8 +126,8 @@ def run_password(args: argparse.Namespace, options: Options) -> int:
     secret = sys.stdin.readline().rstrip("\r\n") if args.stdin else getpass.getpass(
         "Refund email password: ")
     if not secret:
-        print(f"{APP_NAME}: no password given; nothing stored", file=sys.stderr)
-        return 2
+        raise CommandFailed("No password given; nothing stored",
+                            "Type it at the prompt, or pipe it in with --stdin.", code=EXIT_USAGE)
     runtime = Runtime(options)
     try:
         where = set_smtp_password(runtime, secret)

@@ -7,8 +7,14 @@ bytes that reached the other end) into a RateWatcher, which says when the answer
   average, so it is a lower bound) and the post-ramp rate agrees (an early burst does not);
 * clearly below: the post-ramp rate stays under threshold x 0.9 for ~1.5 s;
 * a stall: nothing delivered for 1 s once data flowed; the path is gone, not slow;
-* otherwise the answer is read at a time cap (~3 s) or a byte cap (~2 MB), and a rate within
-  +-10% of the threshold is "marginal" rather than a precision we do not have.
+* clearly marginal (or clearly below) sooner: a sequential test. Once there is enough post-ramp
+  data, the rate over the fit window and over each of its halves must agree; their spread (at
+  least 2%) is the confidence bound, and when the whole bound lies inside one band the answer is
+  clear. A link still ramping or full of loss holes disagrees with itself and keeps running;
+* otherwise the answer is read at a time cap or a byte cap (~2 MB), and a rate within +-10% of
+  the threshold is "marginal" rather than a precision we do not have. A whole check has one time
+  budget (~2.9 s for both directions): the upload stops at its share (a "split") unless it is
+  heading for "below", which ends the check, and the download gets what is left.
 
 The slow-start ramp is left out: the rate is measured from max(0.3 s, 3 x RTT), because TCP begins
 with ~14 kB in flight and needs a few round trips (and, on a deep queue, a few losses) to settle.
@@ -48,10 +54,15 @@ class ProbePolicy:
     above_confirm_seconds: float = 1.0
     far_above_factor: float = 2.0
     below_sustain_seconds: float = 1.5
-    fit_window_seconds: float = 1.5  # the rate is the slope over (at most) the latest 1.5 s
     # Post-ramp data needed before the "below" clock starts; shorter windows are mostly noise.
     below_min_window_seconds: float = 0.2
     time_cap_seconds: float = 2.9  # samples come every 50 ms: decide by 3 s at the latest
+    # The sequential test: post-ramp data needed before a bound is trusted, and its floor.
+    confident_min_seconds: float = 0.8
+    confident_floor: float = 0.02
+    # One budget for the whole check (both directions, from its start): any verdict by ~3 s.
+    check_seconds: float = 2.9
+    min_direction_seconds: float = 1.0  # the download's share never drops below this
     byte_cap: int = 2_000_000
     # No delivered byte for this long after data started flowing: the path is gone, not slow.
     stall_seconds: float = 1.0
@@ -90,9 +101,8 @@ class Sample:
     delivered: int  # cumulative bytes that reached the other end
 
 
-def upper_hull_slope(samples: list[Sample]) -> float:
-    """Bytes per second along the upper convex hull of (t, delivered): the time-weighted
-    median of its edges' slopes. Samples must be in time order."""
+def upper_hull(samples: list[Sample]) -> list[Sample]:
+    """The upper convex hull of (t, delivered), samples in time order."""
     hull: list[Sample] = []
     for s in samples:
         # Pop the last vertex while it lies on or under the chord from the one before it to s.
@@ -102,6 +112,13 @@ def upper_hull_slope(samples: list[Sample]) -> float:
         ):
             hull.pop()
         hull.append(s)
+    return hull
+
+
+def upper_hull_slope(samples: list[Sample]) -> float:
+    """Bytes per second along the upper convex hull of (t, delivered): the time-weighted
+    median of its edges' slopes. Samples must be in time order."""
+    hull = upper_hull(samples)
     edges = sorted(((b.delivered - a.delivered) / (b.t - a.t), b.t - a.t)
                    for a, b in itertools.pairwise(hull) if b.t > a.t)
     if not edges:
@@ -125,9 +142,15 @@ class Estimate:
 class RateWatcher:
     """Accumulates samples for one direction and says when to stop. Not thread-safe: one feeder."""
 
-    def __init__(self, policy: ProbePolicy, rtt_seconds: float = 0.0):
+    def __init__(self, policy: ProbePolicy, rtt_seconds: float = 0.0, *,
+                 time_cap: float | None = None, split_at: float | None = None):
+        """`time_cap` overrides the policy's for this run (the download's share of the check's
+        budget); at `split_at` the run stops unless its rate is under the band (a slow upload
+        ends the check, so it may use the whole cap to read the rate well)."""
         self.policy = policy
         self.ramp_end = policy.ramp_seconds(rtt_seconds)
+        self.time_cap = policy.time_cap_seconds if time_cap is None else time_cap
+        self.split_at = split_at
         self.samples: list[Sample] = []
         self._times: list[float] = []  # sample times, for finding the fit window
         self._anchor: Sample | None = None  # first sample at or after the ramp
@@ -188,34 +211,73 @@ class RateWatcher:
                     return "below"
             else:
                 self._below_since = None
+        confident = self.confident_verdict()
+        if confident is not None:
+            return confident
         if s.delivered >= p.byte_cap:
             return "byte_cap"
-        if s.t >= p.time_cap_seconds:
+        if s.t >= self.time_cap:
             return "time_cap"
+        if self.split_at is not None and s.t >= self.split_at and (
+                rate is None or rate >= p.below_mbps):
+            return "split"
+        return None
+
+    def bound(self) -> tuple[float, float] | None:
+        """(low, high) Mbps: the post-ramp rate and the rates of its two halves, widened by the
+        floor; None while there is too little post-ramp data."""
+        if self._anchor is None or not self.samples:
+            return None
+        last = self.samples[-1]
+        if last.t - self._anchor.t < self.policy.confident_min_seconds:
+            return None
+        window = self._post_ramp()
+        middle = bisect.bisect_left(self._times, self._anchor.t + (last.t - self._anchor.t) / 2)
+        halves = (self.samples[bisect.bisect_left(self._times, self._anchor.t):middle + 1],
+                  self.samples[middle:])
+        if min(len(h) for h in halves) < 3:
+            return None
+        rates = [upper_hull_slope(w) * BITS_PER_BYTE / 1e6 for w in (window, *halves)]
+        floor = rates[0] * self.policy.confident_floor
+        return min(rates) - floor, max(rates) + floor
+
+    def confident_verdict(self) -> str | None:
+        """'marginal' once the whole confidence bound lies inside that band. Not used for "below":
+        a slow upload ends the check, so its rate may take the time it needs to be read well."""
+        bound = self.bound()
+        if bound is None:
+            return None
+        low, high = bound
+        p = self.policy
+        if low >= p.below_mbps and high < p.above_mbps:
+            return "marginal"
         return None
 
     def _post_ramp_span(self, s: Sample) -> float:
         return s.t - self._anchor.t if self._anchor is not None else 0.0
 
+    def _post_ramp(self) -> list[Sample]:
+        assert self._anchor is not None
+        return self.samples[bisect.bisect_left(self._times, self._anchor.t):]
+
     def post_ramp_mbps(self) -> float | None:
-        """The delivery rate after the ramp, over the latest `fit_window_seconds` at most.
+        """The delivery rate after the ramp, over all post-ramp samples.
 
         Read from the upper envelope of the samples, not from two end points or a plain fit:
         a lost packet holds the acknowledged count back until it is repaired, while the
         bottleneck keeps sending what is queued, so a hole shows as samples *below* the line
         the link really draws, followed by a catch-up faster than the link. The slope of the
-        upper hull (median over time of its edges) follows the line and ignores the holes; the
-        window slides because the first second after slow start has the most of them."""
+        upper hull (median over time of its edges) follows the line and ignores the holes. No
+        sliding window: behind a deep queue the holes last a few tenths of a second, and a
+        window of about a second that starts or ends in one reads 10% off or more."""
         if self._anchor is None or not self.samples:
             return None
-        last = self.samples[-1]
-        start = max(self._anchor.t, last.t - self.policy.fit_window_seconds)
-        window = self.samples[bisect.bisect_left(self._times, start):]
-        span = last.t - window[0].t
+        window = self._post_ramp()
+        span = window[-1].t - window[0].t
         if span <= 0:
             return None
         if len(window) < 3:
-            return mbps(last.delivered - window[0].delivered, span)
+            return mbps(window[-1].delivered - window[0].delivered, span)
         return upper_hull_slope(window) * BITS_PER_BYTE / 1e6
 
     def _later_half_mbps(self) -> float | None:

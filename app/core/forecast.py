@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.core.model import EntryKind, LedgerEntry
+from app.core.status import iso
 
 RECENT = timedelta(hours=3)
 MIN_RUNS = 3  # fewer recent photos than this: fall back to the history we have
@@ -96,6 +97,11 @@ class Forecast:
             parts.append(f"{'auto-recharge at' if self.recharges else 'runs out'} ≈ {when} at "
                          "tonight's pace")
         return ", ".join(parts)
+
+    def to_json(self) -> dict[str, object]:
+        return {"cents_per_hour": round(self.cents_per_hour, 1), "photos_left": self.photos_left,
+                "runs_out_at": iso(self.runs_out_at),
+                "before_event_end": self.before_end, "auto_recharge": self.recharges}
 
 
 def spend(entries: Iterable[LedgerEntry], now: datetime, window: timedelta) -> list[LedgerEntry]:

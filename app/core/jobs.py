@@ -25,6 +25,7 @@ from app.core.errors import (
     RequestRejected,
     StorageError,
 )
+from app.core.status import iso
 
 
 class JobState(str, enum.Enum):
@@ -60,7 +61,9 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     _S.DOWNLOADING: frozenset({_S.DOWNLOADING, _S.SUCCEEDED, _S.FAILED, _S.GIVEN_UP,
                                _S.REMOVED}),
     # Operator retries: back to where the job left off (the same key, so no second charge).
-    _S.GIVEN_UP: frozenset({_S.PENDING, _S.WAITING_RESULT, _S.DOWNLOADING, _S.REMOVED}),
+    # A given-up job the cloud has is still followed: it may deliver or fail after all.
+    _S.GIVEN_UP: frozenset({_S.PENDING, _S.WAITING_RESULT, _S.DOWNLOADING, _S.GIVEN_UP,
+                            _S.FAILED, _S.REMOVED}),
     _S.FAILED: frozenset({_S.PENDING, _S.REMOVED}),
     _S.SUCCEEDED: frozenset({_S.REMOVED}),
     _S.REMOVED: frozenset(),
@@ -184,6 +187,9 @@ class NewJob:
     origin: str  # hot_folder | cli | trigger | retry
     result_path: str
     source_mtime_ns: int = 0
+    # The photo's bytes as hashed, copied into the store's spool folder before the job is
+    # committed: every re-send under the key reads these, whatever became of the original.
+    spool_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,17 @@ class Job:
     lease_until: datetime | None = None
     retry_of: str | None = None
     key_since: datetime | None = None  # set when an operator retry restarted the key-age clock
+    spool_path: str | None = None  # the bytes to send (NewJob.spool_path)
+    # Seconds (on the store's monotonic timeline) since the cloud accepted the job, or since an
+    # operator retry restarted the wait: the result-wait budget. None before acceptance.
+    waited_seconds: float | None = None
+    follow_up: bool = False  # given up, but the cloud has it: still asked now and then
+    # The cloud's own clock (its job document): when it accepted the job, and when it reported
+    # it failed (or, for a job the booth gave up on, that moment on the cloud's clock). These,
+    # not the booth's clock, are what a refund request cites.
+    cloud_created_at: datetime | None = None
+    cloud_ended_at: datetime | None = None
+    first_sent_at: datetime | None = None  # the first upload attempt (booth clock)
     superseded_by: str | None = None  # the new run an operator retry made of this photo
     duplicate_of: str | None = None  # DUPLICATE rows: the job that has this very photo
     sends: int = 0  # how many times the upload started (what "tries" means to a person)
@@ -233,6 +250,8 @@ class Job:
             "origin": self.origin, "idempotency_key": self.idempotency_key,
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
             "finished_at": _iso(self.finished_at), "retry_of": self.retry_of,
+            "cloud_created_at": _iso(self.cloud_created_at),
+            "cloud_ended_at": _iso(self.cloud_ended_at),
             "superseded_by": self.superseded_by, "duplicate_of": self.duplicate_of,
             "sends": self.sends,
         }
@@ -258,7 +277,7 @@ class JobEvent:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    return iso(moment)  # one format in every JSON output: RFC 3339 UTC with "Z"
 
 
 @dataclass(frozen=True)
@@ -266,7 +285,8 @@ class QueuePause:
     kind: str  # credits | auth
     message: str
     since: datetime
-    recheck_at: datetime | None = None
+    recheck_at: datetime | None = None  # for display
+    recheck_in: float | None = None  # seconds until the next trial (store timeline)
 
 
 @dataclass(frozen=True)
@@ -286,9 +306,9 @@ class QueueCounts:
         return {
             "open": self.open,
             **{s.value: self.by_state.get(s.value, 0) for s in JobState},
-            "oldest_open_at": self.oldest_open_at.isoformat() if self.oldest_open_at else None,
+            "oldest_open_at": iso(self.oldest_open_at),
             "paused": None if self.pause is None else {
                 "kind": self.pause.kind, "message": self.pause.message,
-                "since": self.pause.since.isoformat(),
+                "since": iso(self.pause.since),
             },
         }

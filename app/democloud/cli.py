@@ -39,7 +39,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser | None = None) -> 
     parser.add_argument("--seed", type=int, default=None, metavar="N", help="seed for failures")
     parser.add_argument("--job-seconds", type=float, default=1.0, metavar="S")
     parser.add_argument("--refund-seconds", type=float, default=5.0, metavar="S")
-    parser.set_defaults(func=run)
+    # Failures are one line that starts with the program's name, like every other command's.
+    parser.set_defaults(func=run, prog_name=parser.prog.rsplit(" ", 1)[0])
 
 
 def run(args: argparse.Namespace, options: Any = None) -> int:
@@ -63,10 +64,13 @@ def run(args: argparse.Namespace, options: Any = None) -> int:
     try:
         cloud.start()
     except OSError as exc:  # typically the port is taken: say so in one line, no traceback
-        print(f"demo cloud could not start on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        prog = getattr(args, "prog_name", "demo-cloud")
+        print(f"{prog}: the demo cloud could not start on {args.host}:{args.port} "
+              f"({exc.strerror or exc}). Pick another --port, or stop what uses that one.",
+              file=sys.stderr)
         return 1
-    print(f"demo cloud listening on {cloud.url}", flush=True)
     try:
+        print(f"demo cloud listening on {cloud.url}", flush=True)
         cloud.serve_forever()
     except KeyboardInterrupt:
         pass

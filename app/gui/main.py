@@ -8,8 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
+from dataclasses import replace
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -32,17 +31,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import APP_NAME
+from app import APP_NAME, APP_USER_MODEL_ID
 from app.adapters.system.paths import resolve_paths
+from app.adapters.system.windows_shell import set_app_user_model_id
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
+from app.gui.assets import app_icon, style_sheet
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
+from app.gui.setup_controller import SetupController
 from app.gui.status_window import StatusWindow
 from app.gui.summary_dialog import SummaryDialog
+from app.gui.tools_menu import ToolsController
 from app.gui.tray import TrayController
-from app.runtime import Options, start_logging
+from app.runtime import Options, paths_for, start_logging
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,8 @@ class MonitorApp(QObject):
         self.tray_available = tray_available
         self._dialog: SettingsDialog | None = None
         self._summary_dialog: SummaryDialog | None = None
-        app.setStyleSheet(_style())
+        app.setStyleSheet(style_sheet())
+        app.setWindowIcon(app_icon())
 
         self.thread = QThread()
         self.thread.setObjectName("monitor-worker")
@@ -137,6 +141,20 @@ class MonitorApp(QObject):
         self.tray.summary_requested.connect(self.show_event_summary)
         self.jobs = JobsController(self.worker, self.window, self.tray, self._on_alert)
         self.worker.ready.connect(self.jobs.start)
+        system = self.worker.system
+        self.tools = ToolsController(paths_for(options), self.window, self._on_alert)
+        self.tray.about_requested.connect(self.tools.show_about)
+        self.tray.diagnostics_requested.connect(self.tools.ask_for_diagnostics)
+        self.tools.save_diagnostics.connect(system.save_diagnostics)
+        system.diagnostics_saved.connect(self.tools.diagnostics_done)
+        system.problem.connect(self._on_problem)
+        self.autostart_on: bool | None = None  # as the OS has it, read by the worker
+        system.autostart_state.connect(lambda on: setattr(self, "autostart_on", on))
+        self.setup = SetupController(system, self.restart_in_demo)
+        # Set when the app should start again with other options once it has quit (the
+        # first-run window's "Try the demo instead"); run_gui does the restart.
+        self.restart_with: Options | None = None
+        self.disposed = False
         # Asked before quitting while photos are still queued; tests replace it.
         self.confirm_quit: Callable[[str], bool] = self._ask_quit
         if not tray_available:
@@ -183,7 +201,7 @@ class MonitorApp(QObject):
     def open_settings(self) -> None:
         if self.snapshot is None:
             return
-        self._dialog = SettingsDialog(self.snapshot)
+        self._dialog = SettingsDialog(self.snapshot, start_at_login=self.autostart_on)
         self._dialog.submitted.connect(self._settings.emit)
         self._dialog.show()
 
@@ -204,6 +222,10 @@ class MonitorApp(QObject):
         # grace period if a network call is still hanging.
         self.jobs.stop(then=self._stop_monitor)
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
+
+    def restart_in_demo(self) -> None:
+        self.restart_with = replace(self.options, demo=True)
+        self.quit()
 
     def show_event_summary(self) -> None:
         """The summary window; its figures are read by the worker, off this thread."""
@@ -232,8 +254,13 @@ class MonitorApp(QObject):
 
         Left to Python's garbage collector, PySide6 objects can outlive the QApplication and
         crash the interpreter at exit (Dangerzone hit this too); explicit lifetimes avoid it."""
+        if self.disposed:
+            return
+        self.disposed = True
         self.tray.icon.hide()
         self.jobs.dispose()
+        self.tools.dispose()
+        self.setup.dispose()
         for obj in (self._dialog, self._summary_dialog, self.window, self.tray.menu, self.tray,
                     self.worker, self.thread):
             if obj is not None:
@@ -281,16 +308,6 @@ def _mark_ready() -> None:
             handle.write(f"{time.time()}\n")
 
 
-def _style() -> str:
-    # Installed, resources/ is the package app.resources; run from a source checkout (where the
-    # checkout's app/ shadows the installed mapping) it is the folder beside app/.
-    try:
-        return (resources.files("app.resources") / "style.qss").read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        beside = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
-        return beside.read_text(encoding="utf-8") if beside.exists() else ""
-
-
 def no_display_reason() -> str | None:
     """On Linux without X11 or Wayland Qt aborts with a plugin error nobody can act on."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
@@ -308,13 +325,24 @@ def run_gui(options: Options) -> int:
         print(f"{APP_NAME}: {reason}", file=sys.stderr)
         return 1
     start_logging(options)
+    # Before the first window: Windows then names the taskbar button and the notifications
+    # after the app (and groups them with the installer's Start-menu shortcut), not "Python".
+    set_app_user_model_id(APP_USER_MODEL_ID)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setQuitOnLastWindowClosed(False)
+    next_options: Options | None = options
+    status = 0
+    while next_options is not None:  # again only after "Try the demo instead"
+        status, next_options = _run_once(app, next_options)
+    return status
+
+
+def _run_once(app: QApplication, options: Options) -> tuple[int, Options | None]:
     name = instance_name(options)
     if hand_over_to_running_copy(name):
         print(f"{APP_NAME} is already running; brought it to the front.")
-        return 0
+        return 0, None
     server = QLocalServer()
     QLocalServer.removeServer(name)  # a copy that crashed may have left its socket file behind
     server.listen(name)
@@ -322,8 +350,11 @@ def run_gui(options: Options) -> int:
     server.newConnection.connect(lambda: _serve_second_launch(server, monitor))
     monitor.start()
     status = app.exec()
+    restart = monitor.restart_with
     monitor.dispose()
-    return status
+    server.close()
+    server.deleteLater()
+    return status, restart
 
 
 def _serve_second_launch(server: QLocalServer, monitor: MonitorApp) -> None:

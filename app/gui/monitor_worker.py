@@ -27,11 +27,12 @@ from app.core.cache import CachedState
 from app.core.conditions import Assessment, assess
 from app.core.errors import MonitorError, NotConfigured
 from app.core.event_summary import summary_csv
-from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
+from app.core.forecast import Forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
 from app.gui.refunds_view import RefundsWorker
+from app.gui.system_worker import SystemWorker
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
 from app.orchestration.summary_path import event_summary
@@ -104,6 +105,9 @@ class MonitorWorker(QObject):
         # the freshly synced ledger and must not race it for the store.
         self.refunds = RefundsWorker(lambda: RefundPath(self._require_runtime()))
         self.refunds.setParent(self)
+        # Start at login, diagnostics and first-run setup: same thread, same runtime.
+        self.system = SystemWorker(self._require_runtime, self._settings_changed)
+        self.system.setParent(self)
 
     # -- lifecycle (called on the worker thread) -----------------------------------------------
 
@@ -126,6 +130,7 @@ class MonitorWorker(QObject):
         self._window_geometry = _read_geometry(self._runtime)
         self._publish()
         self.ready.emit()
+        self.system.look()
         self._schedule(SOON_SECONDS)
 
     @Slot()
@@ -228,7 +233,7 @@ class MonitorWorker(QObject):
         now = utc_now()
         after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
         found = alerts_for(view, new_entries, now, after)
-        found += forecast_alerts(self._forecast(runtime, view), now)
+        found += forecast_alerts(runtime.forecast(view, now), now)
         shown, active = fresh_alerts(found, before)
         shown += ended_alerts(before, active, now)
         runtime.cache.set_active_alert_keys(active)
@@ -252,15 +257,6 @@ class MonitorWorker(QObject):
             log.warning("alerts not evaluated: %s", error)
             self._publish()
 
-    def _forecast(self, runtime: Runtime, view: StatusView) -> Forecast | None:
-        now = utc_now()
-        try:
-            end = default_event_end(now, str(runtime.settings.event_ends_at))
-        except ValueError:
-            end = default_event_end(now)  # a hand-edited time that is not HH:MM
-        return forecast(view.balance_cents, runtime.cache.entries_since(now - PACE_FALLBACK),
-                        now, event_end=end)
-
     def _problem_after_refresh(self, message: str) -> None:
         self._syncing = False
         self._publish()
@@ -277,6 +273,8 @@ class MonitorWorker(QObject):
         runtime = self._runtime
         if runtime is None:
             return
+        changes = dict(changes)
+        start_at_login = changes.pop("start_at_login", None)
         try:
             runtime.settings = replace(runtime.settings, **changes)
             runtime.save_settings()
@@ -291,7 +289,14 @@ class MonitorWorker(QObject):
         except MonitorError as error:
             self.problem.emit("Settings not saved", str(error))
             return
-        runtime.reset_cloud()
+        if start_at_login is not None:
+            self.system.set_autostart(bool(start_at_login))
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        """Settings or the token changed: a new client, the claims and jobs re-read, a sync."""
+        if self._runtime is not None:
+            self._runtime.reset_cloud()
         self.refunds.settings_changed()
         self.settings_applied.emit()
         self._publish()
@@ -362,7 +367,7 @@ class MonitorWorker(QObject):
                 alert_keys=frozenset(runtime.cache.active_alert_keys()),
                 folders=job_folders(runtime),
                 window_geometry=self._window_geometry,
-                forecast=self._forecast(runtime, runtime.view()),
+                forecast=runtime.forecast(runtime.view(), now),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.job_words import job_note, next_step
 from app.core.jobs import FINAL, OPEN, Job, JobState, QueuePause
 from app.core.model import FEATURE_LABELS, Feature
 from app.core.money import dollars
@@ -127,7 +128,7 @@ class JobTableModel(QAbstractTableModel):
             return next_try(job, self._now, self.link)
         if col == 5:
             return _clock(job.updated_at)
-        return note(job, self.names)
+        return job_note(job, self.names)
 
 
 class QueueWindow(QWidget):
@@ -381,34 +382,5 @@ def _clock(moment: datetime) -> str:
 
 
 def next_try(job: Job, now: datetime, link: LinkState) -> str:
-    """When the job moves next, or what it waits for: never blank while it is open."""
-    state = job.state
-    if state not in OPEN:
-        return ""
-    if state is JobState.HELD:
-        return "when the link is fast enough"
-    if link.offline_since:
-        return "when the cloud answers"
-    if link.pause is not None and state in (JobState.PENDING, JobState.SENDING):
-        return ("when credits are bought" if link.pause.kind == "credits"
-                else "when the token works")
-    due = job.next_attempt_at
-    if due is None or due <= now:
-        return {JobState.PENDING: "now", JobState.SENDING: "sending now",
-                JobState.WAITING_RESULT: "asking the cloud now",
-                JobState.DOWNLOADING: "downloading now"}[state]
-    seconds = (due - now).total_seconds()
-    doing = "asks the cloud" if state is JobState.WAITING_RESULT else "tries"
-    return f"{doing} at {clock_text(due, now)} (in {seconds:.0f} s)" if seconds < 3600 else \
-        f"{doing} at {clock_text(due, now)}"
-
-
-def note(job: Job, names: dict[str, str]) -> str:
-    if job.state is JobState.DUPLICATE and job.duplicate_of:
-        original = names.get(job.duplicate_of, job.duplicate_of)
-        return f"same photo as {original}: not sent again"
-    if job.last_error:
-        return job.last_error
-    if job.retry_of:
-        return "a new run: the earlier one failed in the cloud"
-    return ""
+    """When the job moves next, or what it waits for (the core's words, as `queue` prints)."""
+    return next_step(job, now, offline=bool(link.offline_since), pause=link.pause)

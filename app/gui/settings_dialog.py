@@ -52,7 +52,7 @@ class SettingsDialog(QDialog):
     # (changed settings fields, {"token": ..., "smtp_password": ...} for secrets typed anew)
     submitted = Signal(object, object)
 
-    def __init__(self, snap: Snapshot):
+    def __init__(self, snap: Snapshot, start_at_login: bool | None = None):
         super().__init__()
         self.setWindowTitle("Booth Credit Monitor — Settings")
         s = snap.settings
@@ -106,6 +106,11 @@ class SettingsDialog(QDialog):
         self.threshold.setDecimals(1)
         self.threshold.setSuffix(" Mbps")
         self.threshold.setValue(float(s.preflight_threshold_mbps))
+        # None: the OS entry could not be read, so the switch is not offered.
+        self.start_at_login = QCheckBox("Start when I log in")
+        self.start_at_login.setChecked(bool(start_at_login))
+        self.start_at_login.setVisible(start_at_login is not None)
+        self._start_at_login = start_at_login
         self.secret_note = QLabel(snap.secret_note)
         self.secret_note.setWordWrap(True)
         self.secret_note.setObjectName("secretNote")
@@ -120,6 +125,7 @@ class SettingsDialog(QDialog):
         cloud.addRow("Refresh every", self.interval)
         cloud.addRow("Tell me when offline for", self.offline_notice)
         cloud.addRow("Event ends at", self.event_end)
+        cloud.addRow("", self.start_at_login)
         if snap.demo:
             for field in (self.cloud_url, self.token):
                 field.setEnabled(False)
@@ -158,7 +164,9 @@ class SettingsDialog(QDialog):
         place(self, PREFERRED, MINIMUM)
 
     def changes(self) -> dict[str, Any]:
-        return {
+        switch = ({} if self._start_at_login is None
+                  else {"start_at_login": self.start_at_login.isChecked()})
+        return {**switch,
             "cloud_url": self.cloud_url.text().strip().rstrip("/"),
             "account_email": self.account_email.text().strip(),
             "booth_name": self.booth_name.text().strip(),

@@ -62,6 +62,8 @@ class TrayController(QObject):
     settings_requested = Signal()
     dashboard_requested = Signal()
     demo_requested = Signal(str, object)
+    diagnostics_requested = Signal()
+    about_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, parent: QObject | None = None):
@@ -96,6 +98,8 @@ class TrayController(QObject):
             )
         self.demo_menu.menuAction().setVisible(False)
         self.menu.addSeparator()
+        self._add("Save diagnostics…", self.diagnostics_requested)
+        self._add("About…", self.about_requested)
         self._add("Quit", self.quit_requested)
         self.menu.aboutToShow.connect(self._update_texts)
         # Between syncs (up to minutes apart while backing off) the age in the tooltip still

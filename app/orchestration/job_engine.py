@@ -10,67 +10,31 @@ what the whole queue does, the runner decides what one job does:
 * paused (402 credits, 401 token): no new job is sent (jobs the cloud already has are still
   followed and downloaded: that costs nothing); every few minutes one job is tried again, and
   `replay` or a Settings change resumes at once.
+
+Its own schedule (probes, throttling, lease renewal) is on the monotonic clock; the queue's is on
+the store's timeline. The wall clock only stamps what is shown.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
-import uuid
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from app.adapters.store.jobs_repo import JobsRepo, LeaseLost
-from app.core.backoff import Backoff
 from app.core.errors import AuthFailed, CloudUnavailable, MonitorError, NotConfigured
 from app.core.job_runner import JobRunner, LinkCheck, LinkVerdict, StepResult
 from app.core.jobs import WORKABLE, Action, Job, JobState
+from app.orchestration.engine_parts import EngineConfig, EngineEvent, EngineStatus, new_owner_id
 
 log = logging.getLogger(__name__)
 
 # While paused, jobs the cloud already has are still followed: that charges nothing.
 FOLLOW_ONLY = frozenset({JobState.WAITING_RESULT, JobState.DOWNLOADING})
-PROBE_BACKOFF = Backoff(base=1.0, cap=8.0, floor=0.5)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    max_concurrent: int = 3
-    lease_seconds: float = 30.0
-    # Probing an unreachable cloud: quick at first so a short drop costs seconds, capped low
-    # enough that a returning cloud is noticed within ~10 s. A probe is one small GET.
-    probe_backoff: Backoff = PROBE_BACKOFF
-    max_probe_wait: float = 60.0  # even if a 503 asks for longer
-    pause_recheck_seconds: float = 120.0
-    held_recheck_seconds: float = 60.0
-    idle_seconds: float = 30.0  # longest sleep when nothing is due (a safety net only)
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    kind: str  # job | online | offline | paused | resumed | throttled | slow_link | problem
-    message: str = ""
-    job: Job | None = None
-    # On "job" events: how this step failed (Disposition.kind), None when it went through.
-    failure: str | None = None
-
-
-@dataclass
-class EngineStatus:
-    online: bool = True
-    offline_reason: str = ""
-    offline_since: datetime | None = None
-    throttled_until: datetime | None = None
-    in_flight: list[str] = field(default_factory=list)
-
-
-def new_owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class JobEngine:
@@ -78,11 +42,13 @@ class JobEngine:
                  clock: Callable[[], datetime], *, link: LinkCheck | None = None,
                  config: EngineConfig | None = None,
                  on_event: Callable[[EngineEvent], None] | None = None,
-                 owner: str | None = None, rng: random.Random | None = None):
+                 owner: str | None = None, rng: random.Random | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.repo = repo
         self._runner = runner
         self._probe = probe
         self._clock = clock
+        self._mono = monotonic
         self._link = link
         self.config = config or EngineConfig()
         self._on_event = on_event or (lambda event: None)
@@ -96,10 +62,12 @@ class JobEngine:
         self._online = True
         self._offline_reason = ""
         self._offline_since: datetime | None = None
+        self._offline_mono: float | None = None
         self._probe_failures = 0
-        self._next_probe: datetime | None = None
-        self._throttled_until: datetime | None = None
-        self._next_held_check: datetime | None = None
+        # These are monotonic-clock times.
+        self._next_probe: float | None = None
+        self._throttled_until: float | None = None
+        self._next_held_check: float | None = None
         self._checking_link = False
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
@@ -113,7 +81,7 @@ class JobEngine:
         if self._link is not None and self.repo.counts().count(JobState.HELD):
             # Held jobs from an earlier run: look now. Without any, no check: a probe costs
             # megabytes, and booths often start on a metered hotspot.
-            self._next_held_check = self._clock()
+            self._next_held_check = self._mono()
         self._pool = ThreadPoolExecutor(self.config.max_concurrent + 1,
                                         thread_name_prefix="job-step")
         self._thread = threading.Thread(target=self._loop, name="job-engine", daemon=True)
@@ -141,8 +109,7 @@ class JobEngine:
     def network_hint(self) -> None:
         """The OS says the network changed: probe now instead of at the next backoff time."""
         with self._lock:
-            self._next_probe = self._clock()
-            self._next_held_check = self._clock()
+            self._next_probe = self._next_held_check = self._mono()
         self._wake.set()
 
     def resume(self) -> None:
@@ -153,26 +120,29 @@ class JobEngine:
         with self._lock:
             self._throttled_until = None
             if not self._online:
-                self._next_probe = self._clock()
+                self._next_probe = self._mono()
         self._wake.set()
 
     def status(self) -> EngineStatus:
+        mono = self._mono()
         with self._lock:
-            return EngineStatus(self._online, self._offline_reason, self._offline_since,
-                                self._throttled_until, list(self._in_flight))
+            throttled = self._throttled_until
+            return EngineStatus(
+                self._online, self._offline_reason, self._offline_since,
+                None if throttled is None else max(0.0, throttled - mono), list(self._in_flight),
+                None if self._offline_mono is None else mono - self._offline_mono)
 
     # -- the control loop -------------------------------------------------------------------
 
     def _loop(self) -> None:
-        last_renew = self._clock()
+        last_renew = self._mono()
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                now = self._clock()
-                if (now - last_renew).total_seconds() >= self.config.lease_seconds / 3:
-                    self._renew(now)
-                    last_renew = now
-                wait = self._tick(now)
+                if self._mono() - last_renew >= self.config.lease_seconds / 3:
+                    self._renew()
+                    last_renew = self._mono()
+                wait = self._tick(self._clock())
             except MonitorError as error:  # the store itself failed: tell, then back off
                 log.error("job queue: %s", error)
                 self._emit(EngineEvent("problem", str(error)))
@@ -184,30 +154,33 @@ class JobEngine:
                                          self.config.lease_seconds / 3)))
 
     def _tick(self, now: datetime) -> float:
-        """One look at the queue; returns how long to sleep if nothing wakes us."""
+        """One look at the queue (`now` stamps history rows); returns how long to sleep if
+        nothing wakes us."""
+        mono = self._mono()
         with self._lock:
             online, next_probe = self._online, self._next_probe
             throttled = self._throttled_until
         if not online:
-            if next_probe is None or now >= next_probe:
+            if next_probe is None or mono >= next_probe:
                 self._submit_probe()
                 return self.config.probe_backoff.cap
-            return (next_probe - now).total_seconds()
-        if throttled is not None and now < throttled:
-            return (throttled - now).total_seconds()
-        self._maybe_check_held(now)
+            return next_probe - mono
+        if throttled is not None and mono < throttled:
+            return throttled - mono
+        self._maybe_check_held(mono)
         states = WORKABLE
         pause = self.repo.pause_state()
         if pause is not None:
             states = FOLLOW_ONLY
-            if pause.recheck_at is not None and now >= pause.recheck_at:
+            if pause.recheck_in is not None and pause.recheck_in <= 0:
                 self._start_trial(now)
         while self._free_slots():
-            job = self.repo.claim(self.owner, now, self.config.lease_seconds, states)
+            job = self.repo.claim(self.owner, now, self.config.lease_seconds, states,
+                                  follow_ups=True)  # looking costs nothing, even when paused
             if job is None:
                 break
             self._submit_step(job)
-        return self._sleep_time(now, states)
+        return self._sleep_time(mono, states)
 
     def _start_trial(self, now: datetime) -> None:
         """While paused, send one new job now and then: its answer tells whether the credits
@@ -224,26 +197,26 @@ class JobEngine:
             self._trial = job.id
         self._submit_step(job)
 
-    def _sleep_time(self, now: datetime, states: frozenset[JobState]) -> float:
+    def _sleep_time(self, mono: float, states: frozenset[JobState]) -> float:
         waits = [self.config.idle_seconds]
-        due = self.repo.next_due(states) if self._free_slots() else None
+        due = self.repo.due_in(states, follow_ups=True) if self._free_slots() else None
         if due is not None:
-            waits.append((due - now).total_seconds())
+            waits.append(due)
         pause = self.repo.pause_state()
-        if pause is not None and pause.recheck_at is not None:
-            waits.append((pause.recheck_at - now).total_seconds())
+        if pause is not None and pause.recheck_in is not None:
+            waits.append(pause.recheck_in)
         if self._next_held_check is not None:
-            waits.append((self._next_held_check - now).total_seconds())
+            waits.append(self._next_held_check - mono)
         return max(0.0, min(waits))
 
     def _free_slots(self) -> bool:
         with self._lock:
             return len(self._in_flight) < self.config.max_concurrent
 
-    def _renew(self, now: datetime) -> None:
+    def _renew(self) -> None:
         with self._lock:
             ids = list(self._in_flight)
-        self.repo.renew(self.owner, ids, now + timedelta(seconds=self.config.lease_seconds))
+        self.repo.renew(self.owner, ids, self.config.lease_seconds)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -277,13 +250,13 @@ class JobEngine:
         self._wake.set()
 
     def _react(self, result: StepResult, was_trial: bool) -> None:
-        now = self._clock()
+        now, mono = self._clock(), self._mono()
         job, d = result.job, result.disposition
         self._emit(EngineEvent("job", job.last_error or "", job, d.kind if d else None))
         if result.held is not None:
             self._emit(EngineEvent("slow_link", result.held.summary, job))
             with self._lock:
-                self._next_held_check = now + timedelta(seconds=self.config.held_recheck_seconds)
+                self._next_held_check = mono + self.config.held_recheck_seconds
         if result.slow_warning is not None:
             self._emit(EngineEvent("slow_link", result.slow_warning.summary, job))
         if was_trial and (d is None or d.action not in (Action.PAUSE, Action.LINK_DOWN)):
@@ -293,7 +266,7 @@ class JobEngine:
         if d.action is Action.LINK_DOWN:
             self._go_offline(d.message, now)
         elif d.action is Action.THROTTLE and d.retry_after:
-            until = now + timedelta(seconds=d.retry_after)
+            until = mono + d.retry_after
             with self._lock:
                 self._throttled_until = max(until, self._throttled_until or until)
             self._emit(EngineEvent("throttled", d.message))
@@ -303,8 +276,7 @@ class JobEngine:
     def _pause(self, kind: str, message: str, now: datetime, *, rearm: bool = True) -> None:
         if not rearm and self.repo.pause_state() is not None:
             return  # jobs followed while paused must not push the next trial further away
-        recheck = now + timedelta(seconds=self.config.pause_recheck_seconds)
-        if self.repo.pause(kind, message, now, recheck):
+        if self.repo.pause(kind, message, now, self.config.pause_recheck_seconds):
             log.warning("job queue paused (%s): %s", kind, message)
             self._emit(EngineEvent("paused", message))
 
@@ -316,10 +288,9 @@ class JobEngine:
             self._online = False
             self._offline_reason = reason
             if was_online:
-                self._offline_since = now
+                self._offline_since, self._offline_mono = now, self._mono()
                 self._probe_failures = 0
-                self._next_probe = now + timedelta(
-                    seconds=self.config.probe_backoff.delay(1, self._rng))
+                self._next_probe = self._mono() + self.config.probe_backoff.delay(1, self._rng)
         if was_online:
             log.warning("cloud unreachable, jobs wait: %s", reason)
             self._emit(EngineEvent("offline", reason))
@@ -354,6 +325,7 @@ class JobEngine:
             if ok:
                 was_offline = not self._online
                 self._online, self._offline_reason, self._offline_since = True, "", None
+                self._offline_mono = None
                 self._probe_failures = 0
             else:
                 was_offline = False
@@ -361,17 +333,17 @@ class JobEngine:
                 delay = self.config.probe_backoff.delay(self._probe_failures, self._rng)
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, self.config.max_probe_wait))
-                self._next_probe = self._clock() + timedelta(seconds=delay)
+                self._next_probe = self._mono() + delay
                 self._offline_reason = reason
         if ok and was_offline:
             log.info("cloud reachable again: replaying the queue")
             self._emit(EngineEvent("online", "The cloud is reachable again."))
         self._wake.set()
 
-    def _maybe_check_held(self, now: datetime) -> None:
+    def _maybe_check_held(self, mono: float) -> None:
         """Held jobs go back to the queue once the preflight says the link is good again."""
         with self._lock:
-            due = self._next_held_check is not None and now >= self._next_held_check
+            due = self._next_held_check is not None and mono >= self._next_held_check
             if not due or self._checking_link or self._link is None or self._pool is None:
                 return
             self._next_held_check = None
@@ -390,12 +362,11 @@ class JobEngine:
                     self._emit(EngineEvent("job", f"{n} held photos released"))
             elif self.repo.counts().count(JobState.HELD):
                 with self._lock:
-                    self._next_held_check = now + timedelta(
-                        seconds=self.config.held_recheck_seconds)
+                    self._next_held_check = self._mono() + self.config.held_recheck_seconds
         except Exception as error:  # MonitorError, or a bug: look again later either way
             log.info("link check for held jobs failed: %s", error)
             with self._lock:
-                self._next_held_check = now + timedelta(seconds=self.config.held_recheck_seconds)
+                self._next_held_check = self._mono() + self.config.held_recheck_seconds
         finally:
             with self._lock:
                 self._checking_link = False

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ from app.adapters.cloud.jobs import CloudJobs
 from app.adapters.intake.hot_folder import FolderRules, HotFolderScanner, Intake
 from app.adapters.intake.job_files import LocalFiles, remove_leftover_parts
 from app.adapters.intake.local_trigger import LocalTrigger, trigger_token
-from app.adapters.store import Database
+from app.adapters.store import Database, spool
 from app.adapters.store.cache_repo import CacheRepo
 from app.adapters.store.jobs_repo import JobsRepo
 from app.adapters.system.settings_file import Settings
 from app.core.cache import CONTACT_FAILURES
 from app.core.errors import MonitorError
-from app.core.job_runner import JobCloud, JobRunner, LinkCheck, PreflightLink, RunPolicy
+from app.core.job_link import LinkCheck, PreflightLink
+from app.core.job_runner import JobCloud, JobRunner, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
 from app.core.model import Feature
 from app.orchestration.job_engine import EngineConfig, EngineEvent, JobEngine
@@ -35,6 +37,8 @@ from app.runtime import Runtime, utc_now
 log = logging.getLogger(__name__)
 
 FEATURES = frozenset(f.value for f in Feature)
+# A spool file younger than this may belong to a job another process is about to commit.
+SPOOL_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,18 @@ class JobFolders:
             folder.mkdir(parents=True, exist_ok=True)
 
 
+def default_job_folders(data_dir: Path) -> JobFolders:
+    """The folders used while Settings leaves them empty: inside the data folder."""
+    return JobFolders(hot=data_dir / "hot-folder", output=data_dir / "results",
+                      quarantine=data_dir / "quarantine")
+
+
 def job_folders(runtime: Runtime) -> JobFolders:
-    s, data = runtime.settings, runtime.paths.data_dir
+    s, default = runtime.settings, default_job_folders(runtime.paths.data_dir)
     return JobFolders(
-        hot=_folder(s.hot_folder, data / "hot-folder"),
-        output=_folder(s.output_folder, data / "results"),
-        quarantine=_folder(s.quarantine_folder, data / "quarantine"),
+        hot=_folder(s.hot_folder, default.hot),
+        output=_folder(s.output_folder, default.output),
+        quarantine=_folder(s.quarantine_folder, default.quarantine),
     )
 
 
@@ -109,7 +119,7 @@ class JobPath:
         self.cloud_jobs = CloudJobs(self._cloud, booth_id=settings.booth_name)
         cloud: JobCloud = wrap_cloud(self.cloud_jobs) if wrap_cloud else self.cloud_jobs
         self.runner = JobRunner(cloud, self.repo, LocalFiles(), link, utc_now,
-                                policy or run_policy(settings))
+                                policy or run_policy(settings), cloud_clock=self._cloud_now)
         self._listeners: list[Callable[[EngineEvent], None]] = [on_event] if on_event else []
         self.engine = JobEngine(
             self.repo, self.runner, probe=lambda: self._cloud().get_balance(), clock=utc_now,
@@ -122,6 +132,13 @@ class JobPath:
         # use; the engine's threads must not race to do that twice.
         with self._cloud_lock:
             return self.runtime.cloud()
+
+    def _cloud_now(self) -> datetime:
+        """The cloud's clock as measured from its answers (the booth's until one came)."""
+        try:
+            return self._cloud().cloud_now()
+        except MonitorError:
+            return utc_now()
 
     def scanner(self, quiet_seconds: float = 2.0) -> HotFolderScanner:
         return HotFolderScanner(self.folders.hot, folder_rules(self.runtime.settings),
@@ -156,6 +173,10 @@ class JobPath:
         removed = remove_leftover_parts(self.folders.output)
         if removed:
             log.info("removed %d unfinished result files left by an earlier run", removed)
+        pruned = spool.prune(self.repo.spool_folder, self.repo.spool_in_use(),
+                             older_than=SPOOL_GRACE_SECONDS, now=time.time())
+        if pruned:
+            log.info("removed %d spooled photos no job needs any more", pruned)
         self.engine.start()
 
     def close(self) -> None:
@@ -197,9 +218,7 @@ class JobPath:
                 status = self.engine.status()
                 if self._stuck_paused(status.in_flight):
                     return "paused"
-                since = status.offline_since
-                if not status.online and since is not None and (
-                        utc_now() - since).total_seconds() >= offline_grace:
+                if not status.online and (status.offline_for or 0.0) >= offline_grace:
                     return "offline"
                 if time.monotonic() >= deadline:
                     return "timeout"

@@ -51,11 +51,51 @@ def test_a_slow_link_is_called_after_the_sustained_window():
     assert within(estimate.mbps, 2)
 
 
-def test_near_the_threshold_runs_to_the_time_cap_and_says_marginal():
+def test_near_the_threshold_says_marginal_once_the_bound_is_tight():
     estimate, _ = feed(synthetic(5.0, noise=0.1, seed=3))
-    assert estimate.decided_by == "time_cap"
+    assert estimate.decided_by in ("marginal", "time_cap")
     assert estimate.seconds <= 3.0
     assert POLICY.verdict_for(estimate.mbps) is Verdict.MARGINAL
+
+
+def test_a_steady_link_in_the_band_is_called_marginal_after_the_confidence_window():
+    # ramp (0.3 s) + 0.8 s of post-ramp data whose halves agree: no need to run to the cap.
+    estimate, _ = feed(synthetic(5.0, ramp=0.2))
+    assert estimate.decided_by == "marginal"
+    assert 1.05 <= estimate.seconds <= 1.25
+    assert within(estimate.mbps, 5.0, 0.02)
+
+
+def test_a_link_still_ramping_is_not_called_marginal_early():
+    # A slow ramp that passes through the band on its way to 8 Mbps: the halves disagree.
+    estimate, _ = feed(synthetic(8.0, ramp=1.6))
+    assert estimate.decided_by != "marginal"
+    assert POLICY.verdict_for(estimate.mbps) is Verdict.OK
+
+
+def test_the_split_ends_an_unclear_run_but_not_a_slow_one():
+    # The upload's share of the check's budget: a run near the line stops there, so the
+    # download gets the rest; a slow one goes on (it ends the check and deserves a good rate).
+    watcher = RateWatcher(POLICY, split_at=0.9)
+    for s in synthetic(6.2, noise=0.25, seed=2):
+        if watcher.add(s.t, s.delivered):
+            break
+    assert watcher.decision in ("split", "marginal", "above")
+    assert watcher.samples[-1].t <= 0.95
+    slow, _ = feed(synthetic(2.0), None)
+    watcher = RateWatcher(POLICY, split_at=0.9)
+    for s in synthetic(2.0):
+        if watcher.add(s.t, s.delivered):
+            break
+    assert watcher.decision == "below" and slow.decided_by == "below"
+
+
+def test_a_shorter_time_cap_for_the_download_share():
+    watcher = RateWatcher(POLICY, time_cap=1.0)
+    for s in synthetic(5.2, noise=0.3, seed=4):
+        if watcher.add(s.t, s.delivered):
+            break
+    assert watcher.samples[-1].t <= 1.05
 
 
 def test_the_ramp_is_left_out_of_the_rate():

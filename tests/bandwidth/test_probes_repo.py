@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from app.adapters.store import Database
-from app.adapters.store.probes_repo import KEEP_DAYS, ProbesRepo
+from app.adapters.store.probes_repo import KEEP_DAYS, MIGRATIONS, ProbesRepo
 from app.core.bandwidth import PreflightResult, Verdict
 
 NOW = datetime(2026, 5, 1, 21, 30, tzinfo=timezone.utc)
@@ -35,7 +35,8 @@ def test_history_survives_reopening_and_migrations_run_once(tmp_path):
     db = Database(path)
     repo = ProbesRepo(db)
     assert repo.latest_probe() == result(NOW)
-    assert db.query("SELECT version FROM schema_versions WHERE component='probes'")[0][0] == 1
+    versions = db.query("SELECT version FROM schema_versions WHERE component='probes'")
+    assert versions[0][0] == len(MIGRATIONS)
 
 
 def test_last_hours_leaves_older_results_out(tmp_path):
@@ -68,3 +69,17 @@ def test_old_history_is_dropped(tmp_path):
     repo.record_probe(result(NOW - timedelta(days=KEEP_DAYS + 1)))
     repo.record_probe(result(NOW))
     assert len(repo.history(NOW - timedelta(days=365))) == 1
+
+
+def test_passive_readings_are_kept_beside_the_probes(tmp_path):
+    from app.core.bandwidth_passive import PassiveReading
+
+    repo = ProbesRepo(Database(tmp_path / "s.sqlite3"))
+    t = datetime(2026, 5, 1, 18, 0, tzinfo=timezone.utc)
+    for minutes, direction, rate in ((0, "up", 4.0), (1, "down", 9.0), (2, "up", 6.0)):
+        repo.record_passive(PassiveReading(direction, rate, t + timedelta(minutes=minutes), 1.2,
+                                           2_000_000, "tcp_info_acked", "job upload"))
+    assert repo.latest_passive("up").mbps == 6.0  # type: ignore[union-attr]
+    assert repo.latest_passive("down").mbps == 9.0  # type: ignore[union-attr]
+    assert [r.mbps for r in repo.passive_history(t + timedelta(seconds=30))] == [9.0, 6.0]
+    assert repo.latest_probe() is None  # a reading is not a probe: it cost no byte

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from app.adapters.store import Database
 from app.core.job_runner import CloudJob, LinkReport, LinkVerdict
 from app.core.jobs import SourceMissing
 
@@ -16,14 +17,41 @@ PHOTO_HASH = hashlib.sha256(PHOTO).hexdigest()
 
 
 class Clock:
+    """The booth's two clocks, stepped by hand: the wall clock (what history rows show) and the
+    monotonic clock the store's timeline runs on. Time passing moves both (`advance`, or setting
+    `now`); `step_wall` moves only the wall clock, as NTP or an operator would."""
+
     def __init__(self, now: datetime = T0):
-        self.now = now
+        self._now = now
+        self.mono = 1000.0
+
+    @property
+    def now(self) -> datetime:
+        return self._now
+
+    @now.setter
+    def now(self, moment: datetime) -> None:
+        self.advance((moment - self._now).total_seconds())
 
     def __call__(self) -> datetime:
-        return self.now
+        return self._now
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self._now += timedelta(seconds=seconds)
+        self.mono += max(0.0, seconds)
+
+    def step_wall(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def wall(self) -> float:
+        return self._now.timestamp()
+
+    def database(self, path: Path) -> Database:
+        """A real store file whose timeline runs on this clock."""
+        return Database(path, monotonic=self.monotonic, wall=self.wall, boot_id=lambda: "boot-1")
 
 
 @dataclass

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -80,12 +81,16 @@ def test_server_errors_are_retried(proxied: JobEnv, proxy: FaultProxy, status, h
 
 
 @pytest.mark.parametrize("path", ["/v1/jobs", "/v1/jobs/"])
-def test_malformed_json_is_retried(proxied: JobEnv, proxy: FaultProxy, path: str):
-    # "/v1/jobs" hits the submit; "/v1/jobs/" the status poll of the accepted job.
+def test_a_cut_off_json_answer_counts_as_offline(
+        proxied: JobEnv, proxy: FaultProxy, path: str):
+    """A 200 whose JSON is cut off did not come from the cloud as the contract describes:
+    offline (docs/cloud-api.md §3), not a protocol error.
+    "/v1/jobs" hits the submit; "/v1/jobs/" the status poll of the accepted job."""
     proxy.inject("malformed", method="POST" if path == "/v1/jobs" else "GET", path=path)
     [job] = proxied.queue(1)
     proxied.wait_state([job], S.SUCCEEDED)
-    assert any("unreadable answer" in e.note for e in proxied.repo.history(job.id))
+    assert "offline" in kinds(proxied)
+    assert any("cut off" in e.note for e in proxied.repo.history(job.id))
     assert_charged_once(proxied, [job])
 
 
@@ -147,10 +152,21 @@ def test_insufficient_credits_pause_the_queue_and_resume_after_a_top_up(env: Job
 # -- the photo and the folders -------------------------------------------------------------------
 
 
-def test_a_photo_deleted_while_queued_fails_with_a_reason_and_no_charge(env: JobEnv):
+def test_a_photo_deleted_after_it_was_queued_is_still_sent_from_the_spool(env: JobEnv):
     env.engine.stop()
     [job] = env.queue(1)
     (env.root / "in" / "guest-001.png").unlink()
+    env.engine.start()
+    env.wait_state([job], S.SUCCEEDED)
+    assert_charged_once(env, [job])
+    assert not Path(env.job(job).spool_path).exists(), "the copy goes once the result is in"
+
+
+def test_a_photo_whose_spool_copy_is_gone_too_fails_as_never_sent(env: JobEnv):
+    env.engine.stop()
+    [job] = env.queue(1)
+    (env.root / "in" / "guest-001.png").unlink()
+    Path(job.spool_path).unlink()
     env.engine.start()
     env.wait_state([job], S.FAILED)
     assert "deleted or moved" in env.job(job).last_error

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.bandwidth import PreflightResult, Verdict
 from app.core.errors import (
@@ -18,7 +17,8 @@ from app.core.errors import (
     ProtocolError,
     RequestRejected,
 )
-from app.core.job_runner import CloudJob, JobRunner, LinkVerdict, PreflightLink, RunPolicy
+from app.core.job_link import LinkVerdict, PreflightLink
+from app.core.job_runner import CloudJob, JobRunner, RunPolicy
 from app.core.jobs import Action, JobState, NewJob, OutputFolderError
 from tests.jobs.fakes import PHOTO_HASH, T0, Clock, FakeCloud, FakeFiles, FakeLink
 
@@ -96,8 +96,13 @@ CASES = [
 
 
 @pytest.fixture
-def repo(tmp_path):
-    db = Database(tmp_path / "m.sqlite3")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def repo(tmp_path, clock):
+    db = clock.database(tmp_path / "m.sqlite3")
     yield JobsRepo(db)
     db.close()
 
@@ -113,8 +118,7 @@ def _queued(repo: JobsRepo, clock: Clock, attempts: int = 0):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_step(case: Case, repo: JobsRepo):
-    clock = Clock()
+def test_step(case: Case, repo: JobsRepo, clock: Clock):
     cloud = FakeCloud(list(case.submits), list(case.statuses), list(case.downloads))
     link = FakeLink(case.link) if case.link else None
     runner = JobRunner(cloud, repo, FakeFiles(case.files), link, clock,
@@ -137,8 +141,7 @@ def test_step(case: Case, repo: JobsRepo):
     assert len(set(cloud.keys)) <= 1, "every send of one job uses its one key"
 
 
-def test_history_has_a_timestamped_row_per_state_change(repo):
-    clock = Clock()
+def test_history_has_a_timestamped_row_per_state_change(repo, clock):
     runner = JobRunner(FakeCloud(statuses=[CloudJob("job_1", "running")]), repo, FakeFiles(),
                        None, clock)
     job = runner.step(_queued(repo, clock), OWNER).job
@@ -152,8 +155,7 @@ def test_history_has_a_timestamped_row_per_state_change(repo):
     assert events[-1].at == clock()
 
 
-def test_a_job_reclaimed_in_sending_is_sent_again_with_the_same_key(repo):
-    clock = Clock()
+def test_a_job_reclaimed_in_sending_is_sent_again_with_the_same_key(repo, clock):
     cloud = FakeCloud()
     runner = JobRunner(cloud, repo, FakeFiles(), FakeLink(), clock)
     job = _queued(repo, clock)
@@ -168,8 +170,7 @@ def test_a_job_reclaimed_in_sending_is_sent_again_with_the_same_key(repo):
     assert repo.get(job.id).cloud_job_id == "job_1"
 
 
-def test_backoff_grows_and_respects_retry_after(repo):
-    clock = Clock()
+def test_backoff_grows_and_respects_retry_after(repo, clock):
     errors = [CloudUnavailable("HTTP 500")] * 3
     runner = JobRunner(FakeCloud(submits=list(errors)), repo, FakeFiles(), None, clock,
                        RunPolicy(retry_budget=10))
@@ -178,7 +179,7 @@ def test_backoff_grows_and_respects_retry_after(repo):
     for _ in errors:
         job = runner.step(job, OWNER).job
         delays.append((job.next_attempt_at - clock()).total_seconds())
-        clock.now = job.next_attempt_at
+        clock.advance(delays[-1] + 0.001)
         job = repo.claim(OWNER, clock(), 30)
     assert all(1.0 <= d <= 300 for d in delays)
     assert [job.attempts] == [3]
@@ -205,8 +206,7 @@ def test_the_bandwidth_preflight_as_the_job_path_sees_it(verdict, reason, expect
     assert stub.asked == [120], "a fresh enough result is reused, not probed again"
 
 
-def test_an_operator_retry_restarts_the_key_age_clock(repo):
-    clock = Clock()
+def test_an_operator_retry_restarts_the_key_age_clock(repo, clock):
     cloud = FakeCloud()
     runner = JobRunner(cloud, repo, FakeFiles(), None, clock)
     job = _queued(repo, clock, attempts=1)
@@ -218,8 +218,7 @@ def test_an_operator_retry_restarts_the_key_age_clock(repo):
     assert cloud.keys == [job.idempotency_key]
 
 
-def test_a_paused_job_is_parked_instead_of_asking_the_cloud_again_at_once(repo):
-    clock = Clock()
+def test_a_paused_job_is_parked_instead_of_asking_the_cloud_again_at_once(repo, clock):
     runner = JobRunner(FakeCloud(statuses=[AuthFailed("expired")]), repo, FakeFiles(), None,
                        clock, RunPolicy(pause_delay=120))
     job = runner.step(_queued(repo, clock), OWNER).job  # accepted; now the token expires

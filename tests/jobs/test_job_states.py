@@ -142,5 +142,7 @@ def test_counts_and_json():
 
 def test_job_json_carries_every_timestamp():
     doc = _job(finished_at=T0).to_json(events=[])
-    assert doc["created_at"] == T0.isoformat() and doc["finished_at"] == T0.isoformat()
+    # RFC 3339 UTC with "Z", as in every JSON output (not Python's "+00:00")
+    stamp = T0.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert doc["created_at"] == stamp and doc["finished_at"] == stamp
     assert doc["events"] == []

@@ -11,7 +11,7 @@ import pytest
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo, LeaseLost
 from app.core.jobs import JobState, NewJob
-from tests.jobs.fakes import T0
+from tests.jobs.fakes import T0, Clock
 
 S = JobState
 
@@ -22,8 +22,13 @@ def new(n: int, feature: str = "draw_me", result: str | None = None) -> NewJob:
 
 
 @pytest.fixture
-def repo(tmp_path):
-    db = Database(tmp_path / "m.sqlite3")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def repo(tmp_path, clock):
+    db = clock.database(tmp_path / "m.sqlite3")
     yield JobsRepo(db)
     db.close()
 
@@ -62,28 +67,31 @@ def test_claims_go_in_queue_order_and_skip_leased_and_not_yet_due_jobs(repo):
     first = repo.claim("a", T0, 30)
     assert first.id == jobs[0].id and first.owner == "a"
     repo.transition(repo.claim("b", T0, 30), "b", S.PENDING, at=T0, note="retry later",
-                    release=True, next_attempt_at=T0 + timedelta(seconds=60))
+                    release=True, due_in=60)
     assert repo.claim("c", T0, 30).id == jobs[2].id
     assert repo.claim("d", T0, 30) is None
-    assert repo.next_due() == T0 + timedelta(seconds=30)  # the first lease runs out first
+    assert repo.due_in() == pytest.approx(30)  # the first lease runs out first
 
 
-def test_an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_write(repo):
+def test_an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_write(repo, clock):
     job, _ = repo.enqueue(new(1), T0)
-    mine = repo.claim("dead-process", T0, 30)
-    assert repo.claim("survivor", T0 + timedelta(seconds=29), 30) is None
-    taken = repo.claim("survivor", T0 + timedelta(seconds=31), 30)
+    mine = repo.claim("dead-process", clock(), 30)
+    clock.advance(29)
+    assert repo.claim("survivor", clock(), 30) is None
+    clock.advance(2)
+    taken = repo.claim("survivor", clock(), 30)
     assert taken.id == job.id and taken.owner == "survivor"
     with pytest.raises(LeaseLost):
         repo.transition(mine, "dead-process", S.SENDING, at=T0, note="too late", release=False)
     assert "taken over from dead-process" in repo.history(job.id)[-1].note
 
 
-def test_renew_keeps_a_long_upload_leased(repo):
+def test_renew_keeps_a_long_upload_leased(repo, clock):
     repo.enqueue(new(1), T0)
-    job = repo.claim("a", T0, 30)
-    repo.renew("a", [job.id], T0 + timedelta(seconds=90))
-    assert repo.claim("b", T0 + timedelta(seconds=60), 30) is None
+    job = repo.claim("a", clock(), 30)
+    repo.renew("a", [job.id], 90)
+    clock.advance(60)
+    assert repo.claim("b", clock(), 30) is None
 
 
 def test_release_owner_hands_jobs_back_at_once(repo):
@@ -110,7 +118,7 @@ def test_operator_actions(repo):
     claimed = repo.claim("a", T0, 30)
     assert claimed.id != held.id  # the re-dropped photo is older in the queue
     repo.transition(claimed, "a", S.PENDING, at=T0, note="later", release=True,
-                    next_attempt_at=T0 + timedelta(hours=1))
+                    due_in=3600)
     held = repo.transition(repo.claim("a", T0, 30), "a", S.HELD, at=T0, note="slow",
                            release=True)
     [sent] = repo.send_anyway([held.id[:8]], T0)  # an unambiguous prefix is enough
@@ -138,7 +146,8 @@ def test_a_job_being_worked_on_cannot_be_removed(repo):
 
 
 def test_pause_is_shared_and_keeps_its_first_time(repo):
-    assert repo.pause("credits", "Not enough credits.", T0, T0 + timedelta(minutes=2))
+    assert repo.pause("credits", "Not enough credits.", T0, 120)
+    assert repo.pause_state().recheck_in == pytest.approx(120)
     assert not repo.pause("credits", "Still not.", T0 + timedelta(minutes=2), None)
     pause = repo.pause_state()
     assert pause.since == T0 and pause.message == "Still not."

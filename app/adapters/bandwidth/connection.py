@@ -53,7 +53,8 @@ class ProbeConnection(SocketLink):
         if not base_url:
             raise NotConfigured("No cloud URL is set.", hint="Set it in Settings or with --cloud.")
         if not token:
-            raise NotConfigured("No API token is set.", hint="Enter it in Settings.")
+            raise NotConfigured("No API token is set.",
+                                hint="Enter it in Settings (or set BOOTH_MONITOR_TOKEN).")
         super().__init__(base_url, cancel, ssl_context=ssl_context)
         self._token = token
 

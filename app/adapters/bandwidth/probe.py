@@ -4,13 +4,17 @@ Upload counts DELIVERED bytes, never bytes written: bytes written only reach our
 buffer, which at 5 Mbps holds seconds of traffic. Two ways, the result says which:
 
 * "tcp_info_acked": Linux tells us how many bytes the server's kernel acknowledged
-  (tcpi_bytes_acked). TCP_NOTSENT_LOWAT keeps our unsent backlog small, so stopping early wastes
-  little and the chunked body ends quickly.
+  (tcpi_bytes_acked, plus the segments it holds beyond a hole: tcpi_sacked x MSS).
+  TCP_NOTSENT_LOWAT keeps our unsent backlog small, so stopping early wastes little. The body is
+  ended and the server's count read in the background, on that connection, while the download
+  runs on a fresh one: the verdict does not wait for a deep queue to drain.
 * "server_count": elsewhere, a second small connection polls the server's live count to decide
   when to stop, and the rate is read from the server's own samples and clock at the end.
 
-Download counts bytes received after the first one and closes as soon as the answer is clear.
-"bytes_written"/"received_wall" are the naive baselines the benchmark compares against.
+Download counts bytes received after the first one ("tcp_info_received": the kernel's count,
+which does not lag when our process is slow to read; "received" where there is no TCP_INFO) and
+closes as soon as the answer is clear. The naive baselines the benchmark compares against are in
+naive.py.
 """
 
 from __future__ import annotations
@@ -19,28 +23,28 @@ import contextlib
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from app.adapters.bandwidth.chunked import ChunkedWriter, ProgressPoller, payload_fraction
 from app.adapters.bandwidth.connection import ProbeConnection, Response
-from app.adapters.bandwidth.socket_link import IDLE_TIMEOUT, tcp_info
+from app.adapters.bandwidth.socket_link import IDLE_TIMEOUT, tcp_counts, tcp_info
 from app.core.bandwidth import (
     CancelFlag,
     Estimate,
-    ProbePolicy,
     RateWatcher,
     Sample,
     Transfer,
-    mbps,
 )
-from app.core.errors import CaptivePortal, CloudUnreachable, ProtocolError
+from app.core.errors import CaptivePortal, CloudUnreachable, MonitorError, ProtocolError
 
 SAMPLE_EVERY = 0.05
 NOTSENT_LOWAT = 32 * 1024
 # After the decision: time allowed to drain what is still queued and read the server's answer.
 FINISH_GRACE = 5.0
+SETTLE_WAIT = 0.5  # how long close() waits for that, at most
 METHODS = ("auto", "tcp_info", "server_count")
 
 
@@ -85,9 +89,19 @@ class HttpProbeLink:
         self._method = method
         self.rtt_seconds = 0.0
         self.acked_works = False
+        self._finisher: threading.Thread | None = None
 
     def close(self) -> None:
+        self.settle(SETTLE_WAIT)
         self._conn.close(abort=True)
+
+    def settle(self, timeout: float = FINISH_GRACE) -> None:
+        """Wait (bounded) for the upload's background finish, so its cross-check is in. One
+        still running after that goes on alone, closes its connection and is not waited for:
+        the verdict is not held for a cross-check."""
+        finisher, self._finisher = self._finisher, None
+        if finisher is not None:
+            finisher.join(timeout)
 
     def warm_up(self) -> None:
         """One tiny request: opens the connection, checks the token and that it is really the
@@ -122,16 +136,19 @@ class HttpProbeLink:
         if use_acked:
             with contextlib.suppress(OSError, AttributeError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
+        extra: dict[str, Any] = {}
         try:
-            writer, server = self._run_upload(watcher, probe_id, use_acked, poller)
+            writer = self._run_upload(watcher, probe_id, use_acked, poller)
+            server = None
+            if watcher.decision != "stalled":
+                if use_acked:
+                    self._finish_in_background(watcher, writer, extra)
+                else:
+                    server = self._finish_upload(writer)
         finally:
             if poller is not None:
                 poller.stop()
-            with contextlib.suppress(OSError, AttributeError):
-                # 0 puts the system default back for the rest of the keep-alive connection.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 0)
         estimate = watcher.estimate()
-        extra: dict[str, Any] = {}
         if server is not None:
             server_estimate = self._server_estimate(watcher, server)
             extra["server_mbps"] = server_estimate.mbps
@@ -143,19 +160,41 @@ class HttpProbeLink:
         return Transfer("up", estimate, writer.wire_written, method,
                         time.monotonic() - started, extra)
 
+    def _finish_in_background(self, watcher: RateWatcher, writer: ChunkedWriter,
+                              extra: dict[str, Any]) -> None:
+        """End the body and read the server's count on the old connection while the next
+        request runs on a new one. `extra` (the transfer's, still ours) gets the count."""
+        old = self._conn
+        self._conn = self._probe.new_connection(self._cancel)
+
+        def finish() -> None:
+            try:
+                server = self._finish_upload(writer, old)
+                if server is not None:
+                    server_estimate = self._server_estimate(watcher, server)
+                    extra["server_mbps"] = server_estimate.mbps
+                    extra["server_bytes"] = server_estimate.delivered
+            except MonitorError as error:  # the cross-check is lost, not the measurement
+                extra["server_error"] = type(error).__name__
+            finally:
+                old.close(abort=True)
+
+        self._finisher = threading.Thread(target=finish, name="bandwidth-finish", daemon=True)
+        self._finisher.start()
+
     def _start_poller(self, probe_id: str) -> ProgressPoller:
         poller = ProgressPoller(self._probe.new_connection(self._cancel), probe_id)
         poller.start()
         return poller
 
     def _run_upload(self, watcher: RateWatcher, probe_id: str, use_acked: bool,
-                    poller: ProgressPoller | None) -> tuple[ChunkedWriter, dict[str, Any] | None]:
+                    poller: ProgressPoller | None) -> ChunkedWriter:
         conn = self._conn
         sock = conn.ensure_open()
         head = conn.head_bytes("POST", f"/v1/speedtest/upload?probe_id={probe_id}", {
             "Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"})
-        info = tcp_info(sock) if use_acked else None
-        acked_base = (info[0] if info else 0) + len(head)
+        counts = tcp_counts(sock) if use_acked else None
+        acked_base = (counts.delivered if counts else 0) + len(head)
         conn.send_all(head, time.monotonic() + IDLE_TIMEOUT)
         writer = ChunkedWriter(conn, watcher.policy.byte_cap)
         fraction = payload_fraction()
@@ -169,8 +208,9 @@ class HttpProbeLink:
                 if conn.answered_early():
                     break  # an error answer (401, 413, a portal) before the body ended
                 if use_acked:
-                    info = tcp_info(sock)
-                    delivered = int(max(0, (info[0] if info else 0) - acked_base) * fraction)
+                    counts = tcp_counts(sock)
+                    got = counts.delivered if counts else 0
+                    delivered = int(max(0, got - acked_base) * fraction)
                     watcher.add(now - t0, delivered)
                 else:
                     assert poller is not None
@@ -194,13 +234,17 @@ class HttpProbeLink:
             raise ProtocolError("The cloud ended the speed test before it was done.")
         if watcher.decision == "stalled":
             conn.close(abort=True)  # the server is not reading; a graceful end would hang
-            return writer, None
-        return writer, self._finish_upload(writer)
+        return writer
 
-    def _finish_upload(self, writer: ChunkedWriter) -> dict[str, Any] | None:
+    def _finish_upload(self, writer: ChunkedWriter,
+                       conn: ProbeConnection | None = None) -> dict[str, Any] | None:
         """End the body and read the server's count. The decision is already made; a failure
         here only costs the cross-check (and the keep-alive connection)."""
-        conn = self._conn
+        conn = conn or self._conn
+        with contextlib.suppress(OSError, AttributeError):
+            # 0 puts the system default back: the rest of the body should leave at once.
+            if conn.sock is not None:
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 0)
         try:
             if not conn.answered_early():
                 writer.finish(time.monotonic() + FINISH_GRACE)
@@ -234,7 +278,10 @@ class HttpProbeLink:
         length, first = self._start_download(size)
         conn = self._conn
         t0 = time.monotonic()
-        received = len(first)  # the first bytes mark t=0 and are not counted in the rate
+        # The kernel's count where there is one: bytes it received, whether or not this
+        # process (on a busy PC) got round to reading them yet. The first byte marks t=0.
+        start = tcp_counts(conn.sock) if conn.sock is not None else None
+        received = len(first)
         next_sample = t0 + SAMPLE_EVERY
         while not watcher.done and received < length:
             data = conn.recv_some(65536)
@@ -245,14 +292,22 @@ class HttpProbeLink:
             now = time.monotonic()
             if now >= next_sample:
                 next_sample = now + SAMPLE_EVERY
-                watcher.add(now - t0, received - len(first))
+                watcher.add(now - t0, self._arrived(start, received - len(first)))
         if received >= length:
             watcher.add(time.monotonic() - t0, received - len(first))
             watcher.finish("finished")
         else:
             conn.close(abort=True)  # the rest of the body is not wanted: stop it now
-        return Transfer("down", watcher.estimate(), received, "received",
+        method = "tcp_info_received" if start is not None else "received"
+        return Transfer("down", watcher.estimate(), received, method,
                         time.monotonic() - started)
+
+    def _arrived(self, start: Any, read: int) -> int:
+        sock = self._conn.sock
+        now = tcp_counts(sock) if start is not None and sock is not None else None
+        if now is None:
+            return read
+        return max(read, now.received - start.received)
 
     def _start_download(self, size: int) -> tuple[int, bytes]:
         conn = self._conn
@@ -268,45 +323,6 @@ class HttpProbeLink:
             raise ProtocolError("The cloud's download has an unreadable length.") from None
         first = conn.read_exact(1) if length else b""
         return length, first
-
-    # -- naive baselines (benchmark only) -------------------------------------------------------
-
-    def naive_upload(self, policy: ProbePolicy) -> Transfer:
-        """What most speed tests do: bytes written into the socket / time spent writing."""
-        conn = self._conn
-        started = time.monotonic()
-        conn.ensure_open()
-        probe_id = f"bcm-naive-{secrets.token_hex(4)}"
-        head = conn.head_bytes("POST", f"/v1/speedtest/upload?probe_id={probe_id}", {
-            "Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"})
-        conn.send_all(head, time.monotonic() + IDLE_TIMEOUT)
-        writer = ChunkedWriter(conn, policy.byte_cap)
-        t0 = time.monotonic()
-        while not writer.exhausted and time.monotonic() - t0 < policy.time_cap_seconds:
-            writer.write_some()
-        seconds = time.monotonic() - t0
-        rate = mbps(writer.wire_written, seconds)
-        self._finish_upload(writer)
-        estimate = Estimate(rate, "naive", seconds, writer.wire_written)
-        return Transfer("up", estimate, writer.wire_written, "bytes_written",
-                        time.monotonic() - started)
-
-    def naive_download(self, policy: ProbePolicy) -> Transfer:
-        """Bytes received / wall time from the request on, slow start included."""
-        started = time.monotonic()
-        length, first = self._start_download(policy.byte_cap)
-        received = len(first)
-        while received < length and time.monotonic() - started < policy.time_cap_seconds:
-            data = self._conn.recv_some(65536)
-            if data == b"":
-                raise self._conn.broken()
-            received += len(data or b"")
-        seconds = time.monotonic() - started
-        if received < length:
-            self._conn.close(abort=True)
-        estimate = Estimate(mbps(received, seconds), "naive", seconds, received)
-        return Transfer("down", estimate, received, "received_wall", seconds)
-
 
 def _too_far_ahead(writer: ChunkedWriter, delivered: int) -> bool:
     # Without TCP_NOTSENT_LOWAT's help (server_count mode) keep the unacknowledged backlog

@@ -14,6 +14,7 @@ import socket
 import ssl
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,18 +25,36 @@ SLICE = 0.05  # longest blocking call: bounds how late a cancel or a deadline is
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 5.0  # no byte either way for this long mid-request: the path is gone
 
-# struct tcp_info (linux/tcp.h): tcpi_rtt is a __u32 at byte 68 (microseconds) and
-# tcpi_bytes_acked a __u64 at byte 120 (kernel 4.1+); checked against a loopback transfer.
+# struct tcp_info (linux/tcp.h): tcpi_snd_mss (__u32) at byte 16, tcpi_sacked (__u32, segments
+# the peer holds out of order) at 28, tcpi_rtt (__u32, microseconds) at 68, tcpi_bytes_acked and
+# tcpi_bytes_received (__u64, kernel 4.1+) at 120 and 128; checked against loopback transfers.
+_TCPI_SND_MSS = 16
+_TCPI_SACKED = 28
 _TCPI_RTT = 68
 _TCPI_BYTES_ACKED = 120
-_TCPI_MIN_LEN = _TCPI_BYTES_ACKED + 8
+_TCPI_BYTES_RECEIVED = 128
+_TCPI_MIN_LEN = _TCPI_BYTES_RECEIVED + 8
 # connect_ex on a non-blocking socket: "still connecting" on POSIX and Windows (WSAEWOULDBLOCK).
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, 10035}
 
 
-def tcp_info(sock: socket.socket) -> tuple[int, float] | None:
-    """(bytes acked by the peer, smoothed RTT in seconds), or None where the OS has no TCP_INFO
-    with tcpi_bytes_acked (Windows, macOS, old kernels)."""
+@dataclass(frozen=True)
+class TcpCounts:
+    acked: int  # bytes the peer acknowledged in order
+    sacked: int  # bytes the peer holds beyond a hole (SACKed segments x MSS)
+    received: int  # bytes we received in order
+    rtt: float  # smoothed RTT, seconds
+
+    @property
+    def delivered(self) -> int:
+        """Bytes that reached the peer, holes or not: a lost segment holds the in-order count
+        back for a round trip or more behind a deep queue, while the link keeps delivering."""
+        return self.acked + self.sacked
+
+
+def tcp_counts(sock: socket.socket) -> TcpCounts | None:
+    """The kernel's byte counts for this connection, or None where the OS has no TCP_INFO with
+    tcpi_bytes_acked (Windows, macOS, old kernels)."""
     option = getattr(socket, "TCP_INFO", None)
     if option is None:
         return None
@@ -45,9 +64,17 @@ def tcp_info(sock: socket.socket) -> tuple[int, float] | None:
         return None
     if len(raw) < _TCPI_MIN_LEN:
         return None
-    (rtt_us,) = struct.unpack_from("=I", raw, _TCPI_RTT)
-    (acked,) = struct.unpack_from("=Q", raw, _TCPI_BYTES_ACKED)
-    return acked, rtt_us / 1e6
+    mss, sacked, rtt_us = (struct.unpack_from("=I", raw, o)[0]
+                           for o in (_TCPI_SND_MSS, _TCPI_SACKED, _TCPI_RTT))
+    acked, received = (struct.unpack_from("=Q", raw, o)[0]
+                       for o in (_TCPI_BYTES_ACKED, _TCPI_BYTES_RECEIVED))
+    return TcpCounts(acked, sacked * mss, received, rtt_us / 1e6)
+
+
+def tcp_info(sock: socket.socket) -> tuple[int, float] | None:
+    """(bytes acked by the peer, smoothed RTT in seconds), or None without TCP_INFO."""
+    counts = tcp_counts(sock)
+    return None if counts is None else (counts.acked, counts.rtt)
 
 
 class SocketLink:

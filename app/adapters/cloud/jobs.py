@@ -7,15 +7,20 @@ and writes results whole into the output folder.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from app.adapters.cloud.client import LOGIN_PAGE_HINT, HttpCloud
+from app.adapters.cloud.wire import parse_time
 from app.adapters.intake.job_files import write_result
 from app.core.errors import CaptivePortal, ProtocolError
 from app.core.job_runner import CloudJob
+
+log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 STATUSES = ("queued", "running", "succeeded", "failed")
@@ -64,13 +69,26 @@ def _segment(value: str) -> str:
 
 def _cloud_job(body: dict[str, Any]) -> CloudJob:
     job_id, status = body.get("id"), body.get("status")
-    if not isinstance(job_id, str) or not job_id or status not in STATUSES:
+    if not isinstance(job_id, str) or not job_id or not isinstance(status, str) or not status:
         raise ProtocolError("The cloud sent a job document of the wrong form.")
+    if status not in STATUSES:
+        # Statuses may grow (docs/cloud-api.md §12): one we do not know is not an outcome, so
+        # the job is followed as still in progress.
+        log.info("cloud job %s has status %r, unknown to this version", job_id, status)
     charged = body.get("charged_cents")
     reason = body.get("failure_reason")
     return CloudJob(
-        id=job_id, status=str(status),
+        id=job_id, status=status,
         failure_reason=reason if isinstance(reason, str) else None,
         charged_cents=charged if isinstance(charged, int) and not isinstance(charged, bool)
         else None,
+        created_at=_time_or_none(body.get("created_at")),
+        updated_at=_time_or_none(body.get("updated_at")),
     )
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    try:
+        return parse_time(value)
+    except ProtocolError:
+        return None  # a timestamp we cannot read only costs the refund request a detail

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from app.adapters.intake.job_files import quarantine, result_path_for, sniff_media_type
+from app.adapters.store import spool
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
 from app.core.jobs import Job, JobState, NewJob
@@ -208,9 +209,19 @@ class Intake:
         if media_type is None:
             raise NotAPhoto("The file is not a JPEG or PNG photo.")
         result = result_path_for(self.output, path, feature, media_type)
+        # The bytes just hashed go into the spool before the job exists: whatever the booth
+        # software does to the original later, a re-send under the job's key sends these.
+        spooled = spool.store(data, self.repo.spool_folder)
         new = NewJob(str(path), feature, hashlib.sha256(data).hexdigest(), len(data),
-                     media_type, origin, str(result), st.st_mtime_ns)
-        job, created = self.repo.enqueue(new, self._clock())
+                     media_type, origin, str(result), st.st_mtime_ns, spool_path=spooled)
+        created = False
+        try:
+            job, created = self.repo.enqueue(new, self._clock())
+        finally:
+            # The same photo was queued already, is recorded as a duplicate (never sent), or
+            # the store failed: the copy is not needed.
+            if not created or job.state is JobState.DUPLICATE:
+                spool.discard(spooled)
         if created and job.state is JobState.DUPLICATE:
             log.info("%s for %s: %s", path.name, feature, job.last_error)
         elif created:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from app.adapters.system.durable import sync_folder
 from app.core.errors import MonitorError
 from app.core.jobs import OutputFolderError, SourceMissing
 
@@ -75,7 +76,7 @@ def write_result(target: Path, chunks: Iterable[bytes]) -> int:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         tmp = None
-        _sync_folder(folder)
+        sync_folder(folder)
     except OSError as exc:
         raise _output_error(folder, exc) from None
     finally:
@@ -94,20 +95,6 @@ def _output_error(folder: Path, exc: OSError) -> OutputFolderError:
     return OutputFolderError(
         f"Cannot save a result in the output folder {folder} ({exc.strerror or exc}).",
         hint="Check that the folder exists and is writable; it will be retried.")
-
-
-def _sync_folder(folder: Path) -> None:
-    # POSIX needs the directory synced for the rename itself to survive a power cut. Windows
-    # cannot open a directory this way, and NTFS journals the rename.
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_leftover_parts(folder: Path) -> int:

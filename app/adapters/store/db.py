@@ -11,11 +11,13 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from app.adapters.store.timeline import Timeline, current_boot_id
 from app.core.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,10 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 class Database:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
+                 boot_id: Callable[[], str | None] | None = None):
+        """`monotonic`, `wall` and `boot_id` feed the store's timeline (tests step them)."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +52,9 @@ class Database:
         # One connection per Database; the lock makes it safe to share across our own threads,
         # other processes are kept apart by SQLite's file locks.
         self._lock = threading.RLock()
+        # Every wait, lease and schedule kept in this file is measured on its timeline.
+        self.timeline = Timeline(self, monotonic=monotonic, wall=wall,
+                                 boot_id=boot_id or current_boot_id)
 
     def close(self) -> None:
         with self._lock:

@@ -11,7 +11,8 @@ from pathlib import PurePath
 from typing import Any
 
 from app.adapters.store.db import from_text, to_text
-from app.core.jobs import Job, JobState
+from app.adapters.store.timeline import Timeline
+from app.core.jobs import Job, JobState, NewJob, new_idempotency_key, new_job_id
 
 MIGRATIONS = [
     """
@@ -75,8 +76,18 @@ MIGRATIONS = [
     ALTER TABLE jobs ADD COLUMN duplicate_of TEXT;
     ALTER TABLE jobs ADD COLUMN sends INTEGER NOT NULL DEFAULT 0
     """,
+    # The spooled bytes; the result wait on the store's timeline; following a given-up job;
+    # the cloud's own times for refund requests. (next_attempt_at and lease_until are timeline
+    # values from here on; the timeline starts at epoch seconds, so old values stay valid.)
+    """
+    ALTER TABLE jobs ADD COLUMN spool_path TEXT;
+    ALTER TABLE jobs ADD COLUMN wait_since REAL;
+    ALTER TABLE jobs ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN cloud_created_at TEXT;
+    ALTER TABLE jobs ADD COLUMN cloud_ended_at TEXT;
+    ALTER TABLE jobs ADD COLUMN first_sent_at TEXT
+    """,
 ]
-
 
 
 def record_event(conn: sqlite3.Connection, job_id: str, at: datetime, before: JobState | None,
@@ -99,14 +110,15 @@ def free_result_path(conn: sqlite3.Connection, wanted: str, job_id: str) -> str:
 
 def to_column(name: str, value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.timestamp() if name == "next_attempt_at" else to_text(value)
+        return to_text(value)
     if isinstance(value, bool):
         return int(value)
     return value
 
 
-def get_job(conn: sqlite3.Connection, job_id: str) -> Job:
-    return job_from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+def get_job(conn: sqlite3.Connection, job_id: str, timeline: Timeline) -> Job:
+    return job_from_row(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone(),
+                        timeline)
 
 
 def required_time(text: str) -> datetime:
@@ -119,7 +131,9 @@ def from_epoch(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: sqlite3.Row, timeline: Timeline) -> Job:
+    """Timeline values become what they mean now: wall times to show, seconds waited."""
+    since = row["wait_since"]
     return Job(
         id=row["id"], seq=row["seq"], idempotency_key=row["idempotency_key"],
         source_path=row["source_path"], feature=row["feature"],
@@ -127,11 +141,35 @@ def job_from_row(row: sqlite3.Row) -> Job:
         media_type=row["media_type"], origin=row["origin"], result_path=row["result_path"],
         state=JobState(row["state"]), created_at=required_time(row["created_at"]),
         updated_at=required_time(row["updated_at"]), attempts=row["attempts"], polls=row["polls"],
-        next_attempt_at=from_epoch(row["next_attempt_at"]), last_error=row["last_error"],
+        next_attempt_at=timeline.wall_of(row["next_attempt_at"]), last_error=row["last_error"],
         last_error_kind=row["last_error_kind"], cloud_job_id=row["cloud_job_id"],
         result_ready=bool(row["result_ready"]), send_anyway=bool(row["send_anyway"]),
         charged_cents=row["charged_cents"], finished_at=from_text(row["finished_at"]),
         key_since=from_text(row["key_since"]),
-        owner=row["owner"], lease_until=from_epoch(row["lease_until"]), retry_of=row["retry_of"],
+        owner=row["owner"], lease_until=timeline.wall_of(row["lease_until"]),
+        retry_of=row["retry_of"], spool_path=row["spool_path"],
+        waited_seconds=None if since is None else max(0.0, timeline.now() - since),
+        follow_up=bool(row["follow_up"]), cloud_created_at=from_text(row["cloud_created_at"]),
+        cloud_ended_at=from_text(row["cloud_ended_at"]),
+        first_sent_at=from_text(row["first_sent_at"]),
         superseded_by=row["superseded_by"], duplicate_of=row["duplicate_of"], sends=row["sends"],
     )
+
+
+def insert_duplicate(conn: sqlite3.Connection, new: NewJob, original: Job, at: datetime,
+                     timeline: Timeline) -> Job:
+    """A DUPLICATE row: the same photo as `original` under another name, never sent."""
+    job_id = new_job_id()
+    name = PurePath(original.source_path).name
+    note = f"same photo as {name} ({original.id}): not sent again"
+    conn.execute(
+        "INSERT INTO jobs(id, idempotency_key, source_path, source_mtime_ns, feature,"
+        " content_hash, size_bytes, media_type, origin, result_path, state, created_at,"
+        " updated_at, finished_at, duplicate_of, last_error, last_error_kind)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (job_id, new_idempotency_key(), new.source_path, new.source_mtime_ns, new.feature,
+         new.content_hash, new.size_bytes, new.media_type, new.origin, original.result_path,
+         JobState.DUPLICATE.value, to_text(at), to_text(at), to_text(at), original.id,
+         f"Same photo as {name}: not sent again (no second charge).", "duplicate"))
+    record_event(conn, job_id, at, None, JobState.DUPLICATE, note, None)
+    return get_job(conn, job_id, timeline)

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.adapters.store.db import Database, from_text, to_text
 from app.core.bandwidth import PreflightResult, Verdict
+from app.core.bandwidth_passive import PassiveReading
 
 KEEP_DAYS = 30
 
@@ -33,6 +34,20 @@ MIGRATIONS = [
         details_json TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX probe_results_time ON probe_results(measured_at)
+    """,
+    # v2 (issue 14): readings taken from the photos' own uploads and the results' downloads.
+    """
+    CREATE TABLE passive_readings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        measured_at TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        mbps REAL NOT NULL,
+        seconds REAL NOT NULL,
+        bytes INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX passive_readings_time ON passive_readings(direction, measured_at)
     """,
 ]
 
@@ -67,6 +82,29 @@ class ProbesRepo:
             )
             # Old rows only feed a chart of the last hours and a per-day count: drop them.
             conn.execute("DELETE FROM probe_results WHERE measured_at < ?", (to_text(cutoff),))
+
+    def record_passive(self, reading: PassiveReading) -> None:
+        cutoff = reading.measured_at - timedelta(days=KEEP_DAYS)
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO passive_readings(measured_at, direction, mbps, seconds, bytes,"
+                " method, source) VALUES (?,?,?,?,?,?,?)",
+                (to_text(reading.measured_at), reading.direction, reading.mbps, reading.seconds,
+                 reading.bytes, reading.method, reading.source))
+            conn.execute("DELETE FROM passive_readings WHERE measured_at < ?", (to_text(cutoff),))
+
+    def latest_passive(self, direction: str) -> PassiveReading | None:
+        rows = self._db.query(
+            "SELECT * FROM passive_readings WHERE direction = ?"
+            " ORDER BY measured_at DESC, id DESC LIMIT 1", (direction,))
+        return _passive(rows[0]) if rows else None
+
+    def passive_history(self, since: datetime) -> list[PassiveReading]:
+        """Passive readings at or after `since`, oldest first (the chart's second kind)."""
+        rows = self._db.query(
+            "SELECT * FROM passive_readings WHERE measured_at >= ? ORDER BY measured_at, id",
+            (to_text(since),))
+        return [_passive(r) for r in rows]
 
     def latest_probe(self) -> PreflightResult | None:
         rows = self._db.query(
@@ -106,6 +144,13 @@ class ProbesRepo:
         if days and days[-1].day == local.date():
             return days[-1]
         return DaySpend(local.date(), 0, 0, 0)
+
+
+def _passive(row: Any) -> PassiveReading:
+    measured_at = from_text(row["measured_at"])
+    assert measured_at is not None
+    return PassiveReading(row["direction"], row["mbps"], measured_at, row["seconds"],
+                          row["bytes"], row["method"], row["source"])
 
 
 def _result(row: Any) -> PreflightResult:
