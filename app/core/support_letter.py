@@ -80,9 +80,9 @@ def compose(req: SupportRequest, who: Identity) -> Letter:
     f = req.facts
     booth = f" ({who.booth_name})" if who.booth_name else ""
     lines = ["Hello,", "", _fill(_ask(req)), "",
-             f"Account email:   {who.account_email}",
-             f"Booth:           {who.booth_name or 'not named'}"]
-    lines += [f"{label + ':':<17}{value}" for label, value in _facts(req)]
+             f"{'Account email:':<18}{who.account_email}",
+             f"{'Booth:':<18}{who.booth_name or 'not named'}"]
+    lines += [f"{label + ':':<18}{value}" for label, value in _facts(req)]
     lines.append("All times are UTC.")
     if req.kind == TrapKind.BALANCE_DISPUTE.value and f.get("entries"):
         lines += ["", "Relevant usage history entries (also attached as CSV):"]

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import logging
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from app.adapters.cloud.support import CloudBooks, CloudSupport
 from app.adapters.store.guard_repo import GuardRepo
 from app.adapters.store.requests_repo import RequestsRepo
-from app.core.account_guard import DISPUTE_WINDOW, Books, mismatch_key
+from app.adapters.system.settings_file import write_atomic
+from app.core.account_guard import DISPUTE_WINDOW, Books, Trap, TrapKind, find_traps, mismatch_key
 from app.core.errors import MonitorError
-from app.core.support_requests import RequestStatus, SupportRequest
+from app.core.support_letter import SCREENSHOT_NAME, compose, entries_csv, facts_json
+from app.core.support_requests import OPEN, RequestStatus, SupportRequest, new_request
 from app.orchestration.refund_path import RefundPath, filing_config, policy_for
 from app.orchestration.request_relay import GuardPolicy, GuardReport, RequestRelay
 from app.runtime import Runtime, utc_now
@@ -102,6 +105,40 @@ class GuardPath:
     def settings_changed(self) -> None:
         self.repo.reset_channels()
 
+    def traps(self) -> list[Trap]:
+        """The traps in the cached account now (no network)."""
+        return find_traps(self.books(), utc_now())
+
+    def dispute(self) -> SupportRequest | None:
+        """The balance dispute to show or save: the newest open one, or one the account
+        shows now but nobody filed yet (not stored: a packet for the operator to send)."""
+        open_ = [r for r in self.repo.requests(OPEN) if r.kind == TrapKind.BALANCE_DISPUTE.value]
+        if open_:
+            return open_[-1]
+        found = [t for t in self.traps() if t.kind is TrapKind.BALANCE_DISPUTE]
+        return new_request(found[0], utc_now()) if found else None
+
+    def write_packet(self, req: SupportRequest, folder: Path,
+                     screenshot: bytes | None = None) -> list[Path]:
+        """The dispute packet for the operator to send: the letter, the usage entries (CSV),
+        the facts (JSON) and, from the tray app, the PNG of the balance panel."""
+        shot = screenshot or req.screenshot
+        if shot and not req.screenshot:
+            req = replace(req, screenshot=shot)
+        who = filing_config(self.runtime).identity
+        letter = compose(req, who)
+        files = {"dispute-letter.txt": f"Subject: {letter.subject}\n\n{letter.body}".encode(),
+                 "usage-entries.csv": entries_csv(req).encode(),
+                 "dispute.json": facts_json(req, who).encode()}
+        if shot:
+            files[SCREENSHOT_NAME] = shot
+        written = []
+        for name, data in files.items():
+            target = folder / name
+            write_atomic(target, data)
+            written.append(target)
+        return written
+
 
 def request_counts(runtime: Runtime) -> dict[str, object]:
     """For `status --json`: support requests by status, without any network."""
@@ -110,3 +147,9 @@ def request_counts(runtime: Runtime) -> dict[str, object]:
     return {"requests": len(found),
             "by_status": {s.value: sum(1 for r in found if r.status is s) for s in RequestStatus},
             "at_risk_cents": sum(r.at_risk_cents for r in found if r.is_open)}
+
+
+def trap_json(trap: Trap) -> dict[str, object]:
+    return {"kind": trap.kind.value, "key": trap.key, "title": trap.title,
+            "message": trap.message, "severity": trap.severity, "files_request": trap.file,
+            "at_risk_cents": trap.at_risk_cents}

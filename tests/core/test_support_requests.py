@@ -103,7 +103,7 @@ def test_the_cloud_body_and_the_letter_carry_what_support_asks_for():
     letter = compose(req, WHO)
     assert letter.subject == ("Purchase not credited: receipt rcpt_new, $50.00 - op@booth.test"
                               " (Booth 1)")
-    assert "Receipt:         rcpt_new" in letter.body and "2026-12-03 19:40:00" in letter.body
+    assert "Receipt:          rcpt_new" in letter.body and "2026-12-03 19:40:00" in letter.body
     assert json.loads(letter.json_text)["receipt"] == "rcpt_new" and letter.extra == ()
     assert request_json(req)["status"] == "pending" and not request_json(req)["screenshot"]
 
