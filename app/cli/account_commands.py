@@ -11,6 +11,7 @@ from app.core.conditions import Assessment, Condition, assess, link_line
 from app.core.errors import MonitorError
 from app.core.jobs import JobState
 from app.core.status import StatusView, clock_note
+from app.orchestration.guard_path import GuardPath, request_counts, trap_json
 from app.orchestration.refund_path import refund_counts
 from app.runtime import Options, Runtime, utc_now
 
@@ -62,15 +63,21 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
     view = runtime.view()
     counts = JobsRepo(runtime.db).counts()
     link = runtime.probe_history().latest_probe()
+    guard = GuardPath(runtime)  # the cached account's traps: no network
+    traps = guard.traps()
     found = assess(view, now, link=link, queue=counts,
-                   threshold_mbps=float(runtime.settings.preflight_threshold_mbps))
+                   threshold_mbps=float(runtime.settings.preflight_threshold_mbps),
+                   traps=traps)
     refunds = refund_counts(runtime)
+    requests = request_counts(runtime)
     ahead = runtime.forecast(view, now)
     if as_json:
         print(json.dumps({**view.to_json(), "cloud_url": view.cloud_url or None,
                           "demo": runtime.options.demo, **found.to_json(),
                           "forecast": ahead.to_json() if ahead else None,
-                          "queue": counts.to_json(), "refunds": refunds}, indent=2))
+                          "queue": counts.to_json(), "refunds": refunds,
+                          "requests": requests, "traps": [trap_json(t) for t in traps]},
+                         indent=2))
         return
     print_view(view, found, demo=runtime.options.demo)
     if ahead is not None and ahead.text(now):
@@ -82,6 +89,11 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
           f"{counts.count(JobState.FAILED, JobState.GIVEN_UP)} failed"
           + (f"; PAUSED: {counts.pause.message}" if counts.pause else ""))
     print(f"Refunds  {refunds['summary']}")
+    for trap in traps:
+        print(f"Account  {trap.title}: {trap.message}")
+    if requests["requests"]:
+        by = ", ".join(f"{n} {s}" for s, n in dict(requests["by_status"]).items() if n)
+        print(f"Support  {requests['requests']} requests ({by}); `claims` lists them")
 
 
 def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> None:

@@ -196,11 +196,16 @@ def _deductions(books: Books, now: datetime, email: str) -> list[Trap]:
     price = PLAN_PRICES.get(books.account.plan) if books.account else None
     credits_pay = books.account is not None and (
         books.account.primary_payment_method is PaymentMethod.CREDITS)
+    given_back = _given_back(books.entries)
     for entry in books.entries:
         if entry.amount_cents >= 0 or now - entry.timestamp > DISPUTE_WINDOW:
             continue
+        if entry.id in given_back:
+            continue  # support gave it back: settled
         if entry.kind in (EntryKind.AI_RUN, EntryKind.SMS):
             continue  # usage explains it (a failed run is the refund rules' business)
+        if _closure_removal(books, entry):
+            continue  # the closed account explains it: that is the restore request's business
         renewal = entry.kind is EntryKind.SUBSCRIPTION_RENEWAL
         if renewal and (price is None or -entry.amount_cents == price):
             out.append(Trap(
@@ -244,6 +249,8 @@ def _plan(books: Books, now: datetime, email: str) -> list[Trap]:
         return []
     credits = books.balance_cents or 0
     if acct.status is AccountStatus.CLOSED:
+        removed = [e for e in books.entries if _closure_removal(books, e)]
+        credits = -removed[-1].amount_cents if removed and not credits else credits
         return [Trap(
             TrapKind.ACCOUNT_RESTORE, f"account_restore:{email}", "Account closed",
             f"The account was closed and its credits ({dollars(credits)} before) removed. A "
@@ -274,6 +281,34 @@ def _plan(books: Books, now: datetime, email: str) -> list[Trap]:
         "downgrade to Pay-As-You-Go keeps the credits and the account.",
         severity="critical" if step <= 3 else "warning", at_risk_cents=credits,
         facts={"ends_at": iso(end), "days_left": round(days, 1)})]
+
+
+def _given_back(entries: Sequence[LedgerEntry]) -> set[str]:
+    """Deductions (not usage) that a later credit of the same amount gave back, one each."""
+    open_: list[LedgerEntry] = []
+    back: set[str] = set()
+    for entry in entries:
+        if entry.amount_cents < 0 and entry.kind not in (EntryKind.AI_RUN, EntryKind.SMS):
+            open_.append(entry)
+        elif entry.amount_cents > 0 and entry.kind in (EntryKind.ADJUSTMENT, EntryKind.REFUND):
+            match = next((d for d in open_ if -d.amount_cents == entry.amount_cents), None)
+            if match is not None:
+                open_.remove(match)
+                back.add(match.id)
+    return back
+
+
+def _closure_removal(books: Books, entry: LedgerEntry) -> bool:
+    """The entry that took every credit when the account closed: a deduction to zero on a
+    closed account, no earlier than a day before its grace period ended."""
+    acct = books.account
+    if acct is None or acct.status is not AccountStatus.CLOSED:
+        return False
+    if entry.kind is not EntryKind.ADJUSTMENT or entry.amount_cents >= 0:
+        return False
+    ended = acct.grace_ends_at
+    return entry.balance_after_cents == 0 and (
+        ended is None or entry.timestamp >= ended - timedelta(days=1))
 
 
 def _local(moment: datetime) -> str:

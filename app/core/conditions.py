@@ -9,9 +9,11 @@ always active (how far the balance can be trusted); the others come and go on to
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.account_guard import Trap, TrapKind
 from app.core.bandwidth import PreflightResult, Verdict
 from app.core.jobs import JobState, QueueCounts
 from app.core.model import AccountStatus
@@ -100,8 +102,18 @@ FRESHNESS = (Condition.CURRENT, Condition.NOT_CURRENT, Condition.OFFLINE)
 
 
 def assess(view: StatusView, now: datetime, *, link: PreflightResult | None = None,
-           queue: QueueCounts | None = None, threshold_mbps: float = 5.0) -> Assessment:
+           queue: QueueCounts | None = None, threshold_mbps: float = 5.0,
+           traps: Sequence[Trap] = ()) -> Assessment:
+    """`traps`: the account guard's findings; the countdown of a plan that will not renew is
+    something only the operator can act on (a lapsed plan has its own line below)."""
     findings = [*_attention(view, queue), _freshness(view, now)]
+    acct = view.account
+    for trap in traps:
+        if trap.kind is TrapKind.PLAN_ENDING and acct and acct.status is AccountStatus.ACTIVE:
+            findings.append(Finding(
+                Condition.NEEDS_ATTENTION, f"{trap.title}: the plan will not renew; downgrade "
+                f"to Pay-As-You-Go to keep {dollars(trap.at_risk_cents)}", trap.message,
+                key="attention:plan_ending"))
     slow = _slow_link(link, queue, now, threshold_mbps)
     if slow is not None:
         findings.append(slow)

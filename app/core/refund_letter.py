@@ -34,6 +34,11 @@ class Letter:
     body: str
     csv_text: str
     json_text: str
+    # Attachment names, and any further files (name, MIME type, bytes): a support request's
+    # screenshot of the balance.
+    csv_name: str = "refund-claims.csv"
+    json_name: str = "refund-claims.json"
+    extra: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def feature_label(feature: str) -> str:

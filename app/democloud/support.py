@@ -108,8 +108,10 @@ def request_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
                               (row["refund_request_id"],)).fetchone()
         status = REFUND_STATUS.get(refund["status"], "received")
         resolution, credited = refund["resolution"], refund["refund_entry_id"]
+    body = json.loads(row["body"])
     return {
         "id": row["id"], "kind": row["kind"], "status": status,
+        "receipt": body.get("receipt"), "coupon_code": body.get("coupon_code"),
         "created_at": row["created_at"], "updated_at": row["updated_at"],
         "attachments": row["attachments"], "resolution": resolution,
         "credited_entry_id": credited, "refund_request_id": row["refund_request_id"],

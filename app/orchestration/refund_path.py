@@ -97,6 +97,10 @@ class RefundPath:
         """Channels waiting on the operator (password, address) try again at the next cycle."""
         self.repo.reset_channels()
 
+    def mail_sender(self) -> SmtpSender:
+        """The SMTP path every letter to support takes (refund claims, support requests)."""
+        return self._sender()
+
     def _sender(self) -> SmtpSender:
         # The envelope sender is the letter's From, including its fallback to the account email.
         config = replace(smtp_config(self.runtime.settings),

@@ -158,3 +158,22 @@ def test_a_closed_account_files_a_restore_request_at_once():
     (trap,) = find_traps(books(account=closed, balance_cents=0), NOW)
     assert trap.kind is K.ACCOUNT_RESTORE and trap.file and trap.severity == "critical"
     assert trap.facts["account_email"] == "op@booth.test"
+
+
+def test_the_credits_a_closure_removed_are_the_restore_request_not_a_dispute():
+    closed = replace(ACCOUNT, status=AccountStatus.CLOSED, grace_ends_at=NOW - timedelta(hours=2))
+    removal = entry(4, EntryKind.ADJUSTMENT, -9825, 0, 110, description="Account closed")
+    (trap,) = find_traps(books(account=closed, entries=[*HISTORY, removal], balance_cents=0), NOW)
+    assert trap.kind is K.ACCOUNT_RESTORE and trap.facts["credits_before_cents"] == 9825
+    assert "$98.25" in trap.message
+    # The same deduction on an open account is disputed.
+    assert kinds(books(entries=[*HISTORY, removal], balance_cents=0)) == [K.BALANCE_DISPUTE]
+
+
+def test_a_deduction_support_gave_back_is_no_dispute_any_more():
+    taken = entry(4, EntryKind.ADJUSTMENT, -2000, 7825, 30, description="manual")
+    back = entry(5, EntryKind.ADJUSTMENT, 2000, 9825, 5, description="restored")
+    assert kinds(books(entries=[*HISTORY, taken, back], balance_cents=9825)) == []
+    other = entry(5, EntryKind.ADJUSTMENT, 1000, 8825, 5, description="goodwill")
+    assert kinds(books(entries=[*HISTORY, taken, other], balance_cents=8825)) == [
+        K.BALANCE_DISPUTE]

@@ -72,9 +72,13 @@ def compose(letter: Letter, *, sender: str, recipient: str, message_id: str, dat
     msg["Message-ID"] = message_id
     msg.set_content(letter.body)
     msg.add_attachment(letter.csv_text.encode(), maintype="text", subtype="csv",
-                       filename="refund-claims.csv")
+                       filename=letter.csv_name)
     msg.add_attachment(letter.json_text.encode(), maintype="application", subtype="json",
-                       filename="refund-claims.json")
+                       filename=letter.json_name)
+    for name, mime, data in letter.extra:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
+                           filename=name)
     return msg.as_bytes(policy=SMTP_POLICY)
 
 

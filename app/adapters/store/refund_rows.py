@@ -1,16 +1,15 @@
 """The refund outbox's schema and rows: how claims, filings and attempts are stored in SQLite.
 
-Shared by the claims repository and the mail outbox, which write the same tables.
+The filing tables have the columns app.adapters.store.outbox expects (REFUND_TABLES names them).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
-from typing import Any
 
-from app.adapters.store.db import from_text, to_text
-from app.core.refunds import OPEN, Claim, ClaimStatus, Rule
+from app.adapters.store.db import from_text
+from app.adapters.store.outbox import OutboxTables, from_epoch
+from app.core.refunds import Claim, ClaimStatus, Rule
 
 MIGRATIONS = [
     """
@@ -93,42 +92,9 @@ MIGRATIONS = [
     "ALTER TABLE refund_claims ADD COLUMN photo TEXT",
 ]
 
-OPEN_SQL = ",".join(f"'{s.value}'" for s in OPEN)
-
-
-def mark_filed(conn: sqlite3.Connection, claim_id: str, at: datetime,
-               remote_id: str | None) -> Claim | None:
-    conn.execute("UPDATE refund_claims SET remote_id = COALESCE(remote_id, ?) WHERE id = ?",
-                 (remote_id, claim_id))
-    done = conn.execute("UPDATE refund_claims SET status = 'filed', filed_at = ?, updated_at = ?"
-                        " WHERE id = ? AND status = 'pending'",
-                        (to_text(at), to_text(at), claim_id)).rowcount
-    return get_claim(conn, claim_id) if done else None
-
-
-def record_attempt_row(conn: sqlite3.Connection, at: datetime, channel: str, outcome: str,
-                       detail: str, *, claim_id: str | None = None,
-                       message_id: str | None = None) -> None:
-    conn.execute("INSERT INTO refund_attempts(at, channel, claim_id, message_id, outcome, detail)"
-                 " VALUES (?,?,?,?,?,?)", (to_text(at), channel, claim_id, message_id, outcome,
-                                           detail[:2000]))
-
-
-def to_column(value: Any) -> Any:
-    return to_text(value) if isinstance(value, datetime) else value
-
-
-def to_epoch(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
-
-
-def from_epoch(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
-
-
-def get_claim(conn: sqlite3.Connection, claim_id: str) -> Claim:
-    return claim_from_row(conn.execute("SELECT * FROM refund_claims WHERE id = ?", (claim_id,)
-                               ).fetchone())
+REFUND_TABLES = OutboxTables(items="refund_claims", filings="refund_filings",
+                             messages="refund_messages", attempts="refund_attempts",
+                             channels="refund_channels", item_col="claim_id")
 
 
 def claim_from_row(row: sqlite3.Row) -> Claim:
