@@ -25,6 +25,7 @@ from app.cli import (
     diagnostics_commands,
     job_commands,
     preflight_commands,
+    quit_commands,
     refund_commands,
     self_test_commands,
     summary_commands,
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 # Modules that add subcommands; each exposes register(subparsers, common).
 COMMAND_MODULES = [account_commands, democloud_cli, preflight_commands, job_commands,
                    refund_commands, claims_commands, summary_commands, diagnostics_commands,
-                   self_test_commands]
+                   self_test_commands, quit_commands]
 
 EPILOG = exit_code_help()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -22,7 +21,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtNetwork import QLocalServer, QLocalSocket, QNetworkInformation
+from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -32,7 +31,6 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME, APP_USER_MODEL_ID
-from app.adapters.system.paths import resolve_paths
 from app.adapters.system.windows_shell import set_app_user_model_id
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
@@ -41,6 +39,12 @@ from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.setup_controller import SetupController
+from app.gui.single_instance import (
+    hand_over_to_running_copy,
+    instance_name,
+    listen,
+    serve_second_launch,
+)
 from app.gui.status_window import StatusWindow
 from app.gui.summary_dialog import SummaryDialog
 from app.gui.tools_menu import ToolsController
@@ -51,29 +55,8 @@ log = logging.getLogger(__name__)
 
 # Benchmarks set this to learn when the UI is really on screen (see benchmarks/footprint.py).
 READY_FILE_ENV = "BOOTH_MONITOR_READY_FILE"
-SHOW_COMMAND = b"show\n"
 STOP_GRACE_MS = 5_000
 TRAY_CHECK_MS, TRAY_CHECKS = 2_000, 30
-
-
-def instance_name(options: Options) -> str:
-    """One running copy per data folder: two --home folders (or demo and real) may run side by
-    side, a second launch on the same folder hands over to the first."""
-    paths = resolve_paths(options.home)
-    key = f"{paths.data_dir}|{'demo' if options.demo else ''}"
-    user = os.environ.get("USERNAME") or os.environ.get("USER") or ""
-    return f"{APP_NAME}-{hashlib.sha256((user + key).encode()).hexdigest()[:16]}"
-
-
-def hand_over_to_running_copy(name: str) -> bool:
-    socket = QLocalSocket()
-    socket.connectToServer(name)
-    if not socket.waitForConnected(500):
-        return False
-    socket.write(SHOW_COMMAND)
-    socket.waitForBytesWritten(1000)
-    socket.disconnectFromServer()
-    return True
 
 
 class MonitorApp(QObject):
@@ -155,6 +138,7 @@ class MonitorApp(QObject):
         # first-run window's "Try the demo instead"); run_gui does the restart.
         self.restart_with: Options | None = None
         self.disposed = False
+        self.stopping = False
         # Asked before quitting while photos are still queued; tests replace it.
         self.confirm_quit: Callable[[str], bool] = self._ask_quit
         if not tray_available:
@@ -217,6 +201,14 @@ class MonitorApp(QObject):
         warning = self.jobs.quit_warning()
         if warning and not self.confirm_quit(warning):
             return
+        self.quit_without_asking()
+
+    def quit_without_asking(self) -> None:
+        """The installer's and the `quit` command's way out: nobody is at the PC to answer, and
+        the queue is on disk, so it is handed back as the menu's Quit would."""
+        if self.stopping:
+            return
+        self.stopping = True
         # The job path hands back its jobs first, then the monitor worker closes the store and
         # the demo cloud on its own thread; the app quits when that thread finishes, or after a
         # grace period if a network call is still hanging.
@@ -343,11 +335,10 @@ def _run_once(app: QApplication, options: Options) -> tuple[int, Options | None]
     if hand_over_to_running_copy(name):
         print(f"{APP_NAME} is already running; brought it to the front.")
         return 0, None
-    server = QLocalServer()
-    QLocalServer.removeServer(name)  # a copy that crashed may have left its socket file behind
-    server.listen(name)
+    server = listen(name)
     monitor = MonitorApp(app, options, tray_available=QSystemTrayIcon.isSystemTrayAvailable())
-    server.newConnection.connect(lambda: _serve_second_launch(server, monitor))
+    server.newConnection.connect(
+        lambda: serve_second_launch(server, monitor.show_window, monitor.quit_without_asking))
     monitor.start()
     status = app.exec()
     restart = monitor.restart_with
@@ -355,16 +346,3 @@ def _run_once(app: QApplication, options: Options) -> tuple[int, Options | None]
     server.close()
     server.deleteLater()
     return status, restart
-
-
-def _serve_second_launch(server: QLocalServer, monitor: MonitorApp) -> None:
-    conn = server.nextPendingConnection()
-    if conn is None:
-        return
-
-    def read() -> None:
-        if bytes(conn.readAll().data()).startswith(SHOW_COMMAND.strip()):
-            monitor.show_window()
-        conn.disconnectFromServer()
-
-    conn.readyRead.connect(read)

@@ -141,6 +141,7 @@ class MonitorWorker(QObject):
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
+            log.info("monitor stopped; store closed")
         self.stopped.emit()
 
     # -- requests from the GUI -----------------------------------------------------------------

@@ -28,6 +28,7 @@ ManifestDPIAware true
 
 !define APP_NAME "Booth Credit Monitor"
 !define APP_EXE "booth-credit-monitor.exe"
+!define CLI_EXE "booth-credit-monitor-cli.exe"
 !define APP_ID "BoothCreditMonitor.Tray"     ; app/__init__.py APP_USER_MODEL_ID
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
 !define RUN_VALUE "BoothCreditMonitor"         ; app/adapters/system/autostart.py RUN_VALUE
@@ -127,14 +128,24 @@ Function .onInit
   ${EndIf}
 FunctionEnd
 
-Function StopRunningCopy
-  ; Its files are in use while it runs. Killing it is safe: every job is on disk before it is
-  ; sent, and the queue survives a kill at any moment (benchmarks/kill_harness.py).
+; Its files are in use while it runs. First ask it to quit the way its menu does (the queue
+; handed back, the store closed: `quit` waits until it has let go); kill it only if it is still
+; there after that, which is safe too: every job is on disk before it is sent, and the queue
+; survives a kill at any moment (benchmarks/kill_harness.py).
+!macro STOP_RUNNING_COPY
+  ${If} ${FileExists} "$INSTDIR\${CLI_EXE}"
+    nsExec::Exec '"$INSTDIR\${CLI_EXE}" quit --wait 15'
+    Pop $0
+  ${EndIf}
   nsExec::Exec 'taskkill /F /IM "${APP_EXE}"'
   Pop $0
   ${If} $0 == 0
     Sleep 1000
   ${EndIf}
+!macroend
+
+Function StopRunningCopy
+  !insertmacro STOP_RUNNING_COPY
 FunctionEnd
 
 Section /o "un.Also delete my settings, job history and logs" UnSecData
@@ -144,14 +155,13 @@ SectionEnd
 Section "un.${APP_NAME}" UnSecApp
   SectionIn RO
   SetShellVarContext current
-  nsExec::Exec 'taskkill /F /IM "${APP_EXE}"'
-  Pop $0
+  !insertmacro STOP_RUNNING_COPY
   Delete "$SMPROGRAMS\${APP_NAME}.lnk"
   DeleteRegValue HKCU "${RUN_KEY}" "${RUN_VALUE}"
   ; Only what the installer put there: a folder chosen by hand may hold other things.
   RMDir /r "$INSTDIR\_internal"
   Delete "$INSTDIR\booth-credit-monitor.exe"
-  Delete "$INSTDIR\booth-credit-monitor-cli.exe"
+  Delete "$INSTDIR\${CLI_EXE}"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
   DeleteRegKey HKCU "${UNINST_KEY}"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QThread
@@ -108,17 +109,23 @@ def test_settings_save_token_to_keyring_not_file(qtbot, qapp, home, memory_keyri
     app.dispose()
 
 
-def test_second_launch_hands_over_to_the_running_copy(tmp_path):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "BOOTH_MONITOR_HOME": str(tmp_path),
-           "BOOTH_MONITOR_READY_FILE": str(tmp_path / "ready")}
+def start_tray_copy(home: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """The tray app in its own process on the demo, returned once its UI is on screen."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "BOOTH_MONITOR_HOME": str(home),
+           "BOOTH_MONITOR_READY_FILE": str(home / "ready")}
     first = subprocess.Popen([sys.executable, "-m", "app", "--demo"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (home / "ready").exists():  # another process: no Qt event loop here to wait on
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "the tray app never showed its UI"
+        time.sleep(0.05)
+    return first, env
+
+
+def test_second_launch_hands_over_to_the_running_copy(tmp_path):
+    first, env = start_tray_copy(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "ready").exists():
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "first copy never showed its UI"
-            time.sleep(0.05)
         second = subprocess.run([sys.executable, "-m", "app", "--demo"], env=env,
                                 capture_output=True, text=True, timeout=30)
         assert second.returncode == 0, second.stderr
@@ -127,6 +134,30 @@ def test_second_launch_hands_over_to_the_running_copy(tmp_path):
     finally:
         first.terminate()
         first.wait(10)
+
+
+def test_quit_command_stops_the_running_copy_the_way_its_menu_does(tmp_path):
+    """What the installer runs before replacing files: the copy hands back its queue and closes
+    the store (SQLite removes the WAL file when the last connection closes cleanly; a killed
+    process leaves it behind), instead of being killed mid-write."""
+    running, env = start_tray_copy(tmp_path)
+    try:
+        asked = subprocess.run([sys.executable, "-m", "app", "quit", "--wait", "30"], env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert asked.returncode == 0, asked.stderr
+        assert "has quit" in asked.stdout
+        assert running.wait(30) == 0
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait(10)
+    logs = "".join(p.read_text() for p in tmp_path.rglob("*.log"))
+    assert "monitor stopped; store closed" in logs
+    stores = list(tmp_path.rglob("monitor.sqlite3"))
+    assert stores and not [p for p in tmp_path.rglob("*.sqlite3-wal")]
+    again = subprocess.run([sys.executable, "-m", "app", "quit", "--wait", "1"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert (again.returncode, again.stdout.strip()) == (0, "Booth Credit Monitor is not running.")
 
 
 def test_recovers_on_its_own_when_the_cloud_returns(qtbot, qapp, home, memory_keyring, tmp_path):

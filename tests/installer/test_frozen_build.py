@@ -86,7 +86,7 @@ def test_status_and_diagnostics_from_the_bundle(bundle, home, tmp_path):
     assert about["app"]["frozen"] is True and about["packages"]["PySide6-Essentials"]
 
 
-def test_the_tray_app_runs_offscreen_for_ten_seconds(bundle, home, tmp_path):
+def test_the_tray_app_runs_offscreen_for_ten_seconds_then_quits_when_asked(bundle, home, tmp_path):
     ready = tmp_path / "ready"
     env = frozen_env(home, QT_QPA_PLATFORM="offscreen", BOOTH_MONITOR_READY_FILE=str(ready))
     app = subprocess.Popen([str(bundle / f"{NAME}{EXE}"), "--demo"], env=env,
@@ -100,9 +100,17 @@ def test_the_tray_app_runs_offscreen_for_ten_seconds(bundle, home, tmp_path):
             time.sleep(0.1)
         with pytest.raises(subprocess.TimeoutExpired):
             app.wait(timeout=10)  # still running: it did not fall over after starting
+        # The installer's way of stopping it before an upgrade: the frozen CLI asks it to quit.
+        asked = subprocess.run([str(bundle / f"{NAME}-cli{EXE}"), "quit", "--wait", "30"],
+                               env=frozen_env(home), capture_output=True, text=True,
+                               timeout=60, stdin=subprocess.DEVNULL)
+        assert asked.returncode == 0 and "has quit" in asked.stdout, asked.stdout + asked.stderr
+        assert app.wait(timeout=30) == 0
     finally:
-        app.terminate()
+        if app.poll() is None:
+            app.terminate()
         _out, err = app.communicate(timeout=30)
     assert "Traceback" not in err, err
     logs = "".join(p.read_text() for p in (home / "logs").glob("*.log"))
     assert "ui shown" in logs and "Traceback" not in logs and " ERROR " not in logs
+    assert "monitor stopped; store closed" in logs

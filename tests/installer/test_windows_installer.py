@@ -36,11 +36,42 @@ needs_wine = pytest.mark.skipif(
     "as root)")
 
 
-def stand_in_payload(folder: Path, version: str) -> Path:
-    """What PyInstaller's one-folder bundle looks like, with text where the programs would be."""
+# A real Windows program standing in for the CLI, compiled by makensis too: it only writes down
+# how it was called, so the test sees the installer ask the running copy to quit.
+STAND_IN_CLI = r"""
+Unicode true
+Target amd64-unicode
+SilentInstall silent
+RequestExecutionLevel user
+OutFile "${OUT}"
+Section
+  FileOpen $0 "${CALLS}" a
+  FileSeek $0 0 END
+  FileWrite $0 "$CMDLINE$\r$\n"
+  FileClose $0
+SectionEnd
+"""
+
+
+def wine_path(path: Path) -> str:
+    return "Z:" + str(path).replace("/", "\\")  # Wine maps / to drive Z:
+
+
+def stand_in_cli(folder: Path, calls: Path) -> Path:
+    script, out = folder / "stand-in-cli.nsi", folder / "stand-in-cli.exe"
+    script.write_text(STAND_IN_CLI)
+    done = subprocess.run(["makensis", "-V2", f"-DOUT={out}", f"-DCALLS={wine_path(calls)}",
+                           str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    return out
+
+
+def stand_in_payload(folder: Path, version: str, cli: Path) -> Path:
+    """What PyInstaller's one-folder bundle looks like: text where the tray program would be,
+    and the stand-in CLI."""
     (folder / "_internal").mkdir(parents=True)
     (folder / "booth-credit-monitor.exe").write_text(f"tray {version}")
-    (folder / "booth-credit-monitor-cli.exe").write_text(f"cli {version}")
+    shutil.copy(cli, folder / "booth-credit-monitor-cli.exe")
     (folder / "_internal" / f"lib-{version}.txt").write_text(version)
     return folder
 
@@ -58,9 +89,10 @@ def installers(tmp_path_factory) -> dict[str, Path]:
          str(icons)], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert drawn.returncode == 0, drawn.stderr
-    made = {}
+    made = {"calls": base / "cli-calls.txt"}
+    cli = stand_in_cli(base, made["calls"])
     for version in ("0.1.0", "0.2.0"):
-        payload = stand_in_payload(base / f"payload-{version}", version)
+        payload = stand_in_payload(base / f"payload-{version}", version, cli)
         out = base / f"setup-{version}.exe"
         done = compile_installer(payload, out, icons / "app-icon.ico", version=version)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -70,7 +102,7 @@ def installers(tmp_path_factory) -> dict[str, Path]:
 
 @needs_makensis
 def test_makensis_compiles_the_script_into_a_windows_program(installers):
-    for setup in installers.values():
+    for setup in (installers["0.1.0"], installers["0.2.0"]):
         head = setup.read_bytes()[:2]
         assert head == b"MZ" and setup.stat().st_size > 30_000
 
@@ -144,9 +176,15 @@ def test_install_upgrade_and_uninstall_in_a_wine_prefix(installers, wine):
     (data / "data").mkdir(parents=True)
     (data / "data" / "monitor.sqlite3").write_text("the operator's history")
 
+    calls = installers["calls"]
+    assert not calls.exists()  # a first install has no running copy to ask
+
     # Upgrade in place, start at login unticked: same folder, new files only, no Run value.
     second = wine.run(str(installers["0.2.0"]), "/S", "/AUTOSTART=0")
     assert second.returncode == 0, second.stderr[-2000:]
+    # ...after asking the running copy to quit the way its menu does, before any kill.
+    asked = calls.read_text().splitlines()
+    assert len(asked) == 1 and asked[0].endswith("booth-credit-monitor-cli.exe\" quit --wait 15")
     assert (app / "booth-credit-monitor.exe").read_text() == "tray 0.2.0"
     assert sorted(p.name for p in (app / "_internal").iterdir()) == ["lib-0.2.0.txt"]
     assert link.exists() and wine.reg_value(UNINST_KEY, "DisplayVersion") == "0.2.0"
@@ -157,6 +195,8 @@ def test_install_upgrade_and_uninstall_in_a_wine_prefix(installers, wine):
 
     # Uninstall: the program, its shortcut and entries go; the operator's data stays.
     wine.run(str(app / "uninstall.exe"), "/S")
+    assert calls.read_text().splitlines()[-1].endswith("quit --wait 15")
+    assert len(calls.read_text().splitlines()) == 3  # the second upgrade asked too
     assert not app.exists() and not link.exists()
     assert wine.reg_value(UNINST_KEY, "DisplayName") is None
     assert (data / "data" / "monitor.sqlite3").read_text() == "the operator's history"
