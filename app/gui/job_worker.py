@@ -216,6 +216,10 @@ class JobWorker(QObject):
                 self.notice.emit(Notice(f"quarantine:{path.name}", "Photo set aside",
                                         f"{path.name}: {intook.reason} Moved to "
                                         f"{intook.quarantined_to.parent}.", "warning"))
+            elif intook.job is None and intook.reason:  # could not even be moved aside
+                self.notice.emit(Notice(f"quarantine:{path.name}", "Photo skipped",
+                                        f"{path.name}: {intook.reason} It stays in the hot "
+                                        "folder and is tried again once it changes.", "warning"))
         if queued:
             jp.engine.wake()
             self._schedule_publish()

@@ -146,3 +146,34 @@ def test_submit_reports_a_bad_file_instead_of_moving_it(intake, tmp_path):
     assert junk.exists()
     with pytest.raises(NotAPhoto, match="No file"):
         intake.submit(tmp_path / "missing.jpg", "draw_me", "cli")
+
+
+def test_a_photo_with_a_name_near_the_limit_is_queued_and_the_scan_goes_on(intake, folders):
+    """Issue 10 #9: a 244-byte name made the result name too long; the OSError escaped and
+    stopped every later scan. Now the result name is shortened to fit."""
+    hot, out, _ = folders
+    long_photo = hot / ("x" * 240 + ".png")
+    long_photo.write_bytes(make_png(8, 8))
+    result = intake.take(long_photo, "background_removal")
+    assert result.created and result.job is not None
+    assert len(os.path.basename(result.job.result_path).encode()) <= 255
+    assert os.path.dirname(result.job.result_path) == str(out)
+    (hot / "next.png").write_bytes(make_png(9, 9))
+    assert intake.take(hot / "next.png", "background_removal").created
+
+
+def test_any_unexpected_error_on_one_file_quarantines_that_file(intake, folders, monkeypatch):
+    """Issue 10 #9: only NotAPhoto/FileBusy were handled; any other error on one file must set
+    that file aside with a note, not escape the scan."""
+    hot, _, quarantine = folders
+    photo = hot / "odd.png"
+    photo.write_bytes(make_png(8, 8))
+
+    def broken(*_args, **_kw):
+        raise OSError(36, "File name too long")
+
+    monkeypatch.setattr("app.adapters.intake.hot_folder.spool.store", broken)
+    result = intake.take(photo, "draw_me")
+    assert result.job is None and "File name too long" in result.reason
+    assert (quarantine / "odd.png").exists() and not photo.exists()
+    assert "File name too long" in (quarantine / "odd.png.why.txt").read_text(encoding="utf-8")

@@ -180,12 +180,22 @@ class Intake:
         try:
             return self.submit(path, feature, origin)
         except NotAPhoto as error:
-            try:
-                moved = quarantine(path, self.quarantine_folder, error.message, self._clock())
-            except OSError as exc:
-                log.error("cannot quarantine %s: %s", path, exc)
-                moved = None
-            return Intook(None, quarantined_to=moved, reason=error.message)
+            return self._set_aside(path, error.message)
+        except MonitorError:
+            raise  # busy file or a failing store, not this file's fault: tried again later
+        except Exception as exc:  # one odd file must never stop the hot folder
+            log.error("unexpected error taking %s: %s: %s", path.name, type(exc).__name__, exc)
+            return self._set_aside(path, f"It could not be taken ({type(exc).__name__}: {exc}).")
+
+    def _set_aside(self, path: Path, reason: str) -> Intook:
+        try:
+            moved = quarantine(path, self.quarantine_folder, reason, self._clock())
+        except OSError as exc:
+            # Left where it is; the scanner marks it taken, so it is not tried again until it
+            # changes, and the caller shows the reason.
+            log.error("cannot quarantine %s: %s", path.name, exc.strerror or exc)
+            moved = None
+        return Intook(None, quarantined_to=moved, reason=reason)
 
     def submit(self, path: Path, feature: str, origin: str) -> Intook:
         """For `submit` and the local trigger: a bad file is an error to report, not moved."""
@@ -208,7 +218,11 @@ class Intake:
         media_type = sniff_media_type(data[:16])
         if media_type is None:
             raise NotAPhoto("The file is not a JPEG or PNG photo.")
-        result = result_path_for(self.output, path, feature, media_type)
+        try:
+            result = result_path_for(self.output, path, feature, media_type)
+        except OSError as exc:
+            raise NotAPhoto(f"No result name can be made for {path.name} in {self.output} "
+                            f"({exc.strerror or exc}).") from None
         # The bytes just hashed go into the spool before the job exists: whatever the booth
         # software does to the original later, a re-send under the job's key sends these.
         spooled = spool.store(data, self.repo.spool_folder)

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 PART_PREFIX = ".bcm-"
 PART_SUFFIX = ".part"
 MEDIA_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png"}
+# Most file systems (ext4, NTFS, APFS) allow 255 bytes (or UTF-16 units) per name. A photo whose
+# name is already near that gets a result / quarantine name with a feature, counter or note
+# appended; those are shortened to fit instead of failing with "File name too long". Room is
+# left for the temporary-file prefix and suffix write_result adds.
+NAME_LIMIT = 255 - len(PART_PREFIX) - len(PART_SUFFIX) - 10
 
 
 class SourceUnreadable(MonitorError):
@@ -114,21 +119,33 @@ def result_path_for(output: Path, source: Path, feature: str, media_type: str) -
     """`photo.jpg` for Draw Me becomes `photo.draw_me.jpg`; a name already on disk (another
     photo with the same name from an earlier event) gets a counter instead of being replaced."""
     suffix = MEDIA_SUFFIX.get(media_type, source.suffix)
-    candidate = output / f"{source.stem}.{feature}{suffix}"
+    candidate = output / fit_name(source.stem, f".{feature}{suffix}")
     counter = 2
     while candidate.exists():
-        candidate = output / f"{source.stem}.{feature}-{counter}{suffix}"
+        candidate = output / fit_name(source.stem, f".{feature}-{counter}{suffix}")
         counter += 1
     return candidate
+
+
+def fit_name(stem: str, tail: str, limit: int = NAME_LIMIT) -> str:
+    """`stem + tail`, the stem cut (on a character boundary) so the name stays within `limit`
+    bytes in UTF-8, which is also within the limit in UTF-16 units (Windows)."""
+    room = max(1, limit - len(tail.encode("utf-8")))
+    encoded = stem.encode("utf-8")
+    if len(encoded) > room:
+        stem = encoded[:room].decode("utf-8", errors="ignore").rstrip() or "photo"
+    return stem + tail
 
 
 def quarantine(path: Path, folder: Path, reason: str, at: datetime) -> Path:
     """Move a file that cannot be a job out of the hot folder, with a note saying why."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
+    note_tail = ".why.txt"  # the note's name must fit too
+    target = folder / fit_name(path.stem, path.suffix, NAME_LIMIT - len(note_tail))
     counter = 2
     while target.exists():
-        target = folder / f"{path.stem}-{counter}{path.suffix}"
+        target = folder / fit_name(path.stem, f"-{counter}{path.suffix}",
+                                   NAME_LIMIT - len(note_tail))
         counter += 1
     try:
         os.replace(path, target)
