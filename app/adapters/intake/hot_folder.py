@@ -20,14 +20,17 @@ from datetime import datetime
 from pathlib import Path
 
 from app.adapters.intake.job_files import quarantine, result_path_for, sniff_media_type
+from app.adapters.intake.photo_file import MAX_PHOTO_BYTES, FileBusy, NotAPhoto, read_photo
 from app.adapters.store import spool
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
 from app.core.jobs import Job, JobState, NewJob
 
+__all__ = ["MAX_PHOTO_BYTES", "FileBusy", "FolderRules", "HotFolderScanner", "Intake", "Intook",
+           "NotAPhoto", "Scan"]
+
 log = logging.getLogger(__name__)
 
-MAX_PHOTO_BYTES = 15 * 1024 * 1024  # what the cloud accepts (docs/cloud-api.md)
 # Names booth software, browsers and editors use while a file is still being written.
 _TEMP_PATTERNS = (".*", "~*", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.download",
                   "*.why.txt")
@@ -147,16 +150,6 @@ def _is_temp(name: str) -> bool:
     return any(fnmatch.fnmatch(lowered, p) for p in _TEMP_PATTERNS)
 
 
-class NotAPhoto(MonitorError):
-    """A file that cannot be an AI job (empty, not JPEG/PNG, too large, unreadable)."""
-
-
-class FileBusy(MonitorError):
-    """The file is still held open by the program writing it (Windows locks it)."""
-
-    retryable = True
-
-
 @dataclass(frozen=True)
 class Intook:
     job: Job | None
@@ -209,12 +202,9 @@ class Intake:
         known = self.repo.known_file(str(path), feature, st.st_size, st.st_mtime_ns)
         if known is not None:
             return Intook(known, created=False)
-        data = _read(path)
+        data = read_photo(path, MAX_PHOTO_BYTES)
         if not data:
             raise NotAPhoto("The file is empty.")
-        if len(data) > MAX_PHOTO_BYTES:
-            raise NotAPhoto(f"The file is {len(data) / 1e6:.1f} MB; the cloud accepts at most "
-                            f"{MAX_PHOTO_BYTES / 1e6:.0f} MB.")
         media_type = sniff_media_type(data[:16])
         if media_type is None:
             raise NotAPhoto("The file is not a JPEG or PNG photo.")
@@ -242,13 +232,3 @@ class Intake:
             log.info("queued %s for %s as %s", path.name, feature, job.id)
         return Intook(job, created)
 
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except PermissionError:
-        if os.name == "nt":  # the writer still holds it: not settled after all
-            raise FileBusy(f"{path.name} is still open in another program.") from None
-        raise NotAPhoto(f"{path.name} cannot be read (no permission).") from None
-    except OSError as exc:
-        raise NotAPhoto(f"{path.name} cannot be read ({exc.strerror}).") from None
