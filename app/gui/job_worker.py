@@ -197,9 +197,13 @@ class JobWorker(QObject):
         self._watch_new_subfolders()
         result = scanner.scan()
         queued = 0
-        for path, feature in result.ready:
+        incomplete = {path for path, _ in result.incomplete}
+        for path, feature in result.ready + result.incomplete:
             try:
-                intook = jp.intake.take(path, feature)
+                intook = (jp.intake.set_aside(path, "The photo stopped changing but is not "
+                                              "whole (no image end marker): it may have been "
+                                              "cut off while it was written.")
+                          if path in incomplete else jp.intake.take(path, feature))
             except FileBusy:
                 scanner.not_ready(path)
                 continue

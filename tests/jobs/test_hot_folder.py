@@ -10,7 +10,7 @@ from app.adapters.intake.hot_folder import FolderRules, HotFolderScanner, Intake
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.jobs import JobState
-from app.democloud.images import make_png
+from app.democloud.images import make_jpeg, make_png
 from tests.jobs.fakes import Clock
 
 FEATURES = frozenset({"background_removal", "ai_headshot", "draw_me"})
@@ -53,7 +53,7 @@ def test_a_file_is_taken_only_after_it_stopped_changing(folders):
     assert first.ready == [] and first.recheck_in == 2.0
     ticks.t += 1.5
     with photo.open("ab") as f:  # the booth is still writing
-        f.write(b"more")
+        f.write(b"more\xff\xd9")
     os.utime(photo, ns=(10**9, 10**9))  # mtime moves on every write
     assert scanner.scan().ready == []
     ticks.t += 1.0
@@ -177,3 +177,30 @@ def test_any_unexpected_error_on_one_file_quarantines_that_file(intake, folders,
     assert result.job is None and "File name too long" in result.reason
     assert (quarantine / "odd.png").exists() and not photo.exists()
     assert "File name too long" in (quarantine / "odd.png.why.txt").read_text(encoding="utf-8")
+
+
+def test_a_photo_written_with_long_pauses_waits_for_its_end_marker(intake, folders):
+    """Issue 10 #10: a writer pausing longer than the quiet time got a half-written photo sent.
+    Quiet alone is not enough: the JPEG must end with its EOI marker; one that never does is
+    set aside after the longer deadline."""
+    hot, _, quarantine = folders
+    ticks = Ticks()
+    scanner = HotFolderScanner(hot, rules(), quiet_seconds=2.0, incomplete_seconds=60.0,
+                               monotonic=ticks)
+    photo, cut = hot / "slow.jpg", hot / "cut.jpg"
+    whole = make_jpeg()
+    photo.write_bytes(whole[:20])
+    cut.write_bytes(whole[:20])
+    scanner.scan()
+    ticks.t += 5  # the writer pauses 5 s: the file is quiet but not whole
+    later = scanner.scan()
+    assert later.ready == [] and later.incomplete == [] and later.recheck_in is not None
+    photo.write_bytes(whole)  # the rest arrives
+    os.utime(photo, ns=(2 * 10**9, 2 * 10**9))
+    scanner.scan()
+    ticks.t += 2
+    assert scanner.scan().ready == [(photo, "background_removal")]
+    scanner.taken(photo)
+    ticks.t += 60
+    assert scanner.scan().incomplete == [(cut, "background_removal")]
+    assert intake.set_aside(cut, "not whole").quarantined_to == quarantine / "cut.jpg"

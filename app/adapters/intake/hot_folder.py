@@ -20,7 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from app.adapters.intake.job_files import quarantine, result_path_for, sniff_media_type
-from app.adapters.intake.photo_file import MAX_PHOTO_BYTES, FileBusy, NotAPhoto, read_photo
+from app.adapters.intake.photo_file import (
+    MAX_PHOTO_BYTES,
+    FileBusy,
+    NotAPhoto,
+    looks_complete,
+    read_photo,
+)
 from app.adapters.store import spool
 from app.adapters.store.jobs_repo import JobsRepo
 from app.core.errors import MonitorError
@@ -66,14 +72,18 @@ class FolderRules:
 class Scan:
     ready: list[tuple[Path, str]]  # (photo, feature) that stopped changing
     recheck_in: float | None  # scan again after this many seconds (files still settling)
+    # Stopped changing but never became a whole image within `incomplete_seconds`: set aside.
+    incomplete: list[tuple[Path, str]] = field(default_factory=list)
 
 
 class HotFolderScanner:
     def __init__(self, root: Path, rules: FolderRules, *, quiet_seconds: float = 2.0,
-                 exclude: Iterable[Path] = (), monotonic: Callable[[], float] = time.monotonic):
+                 incomplete_seconds: float = 120.0, exclude: Iterable[Path] = (),
+                 monotonic: Callable[[], float] = time.monotonic):
         self.root = root
         self.rules = rules
         self.quiet_seconds = quiet_seconds
+        self.incomplete_seconds = incomplete_seconds
         self._exclude = {p.resolve() for p in exclude}
         self._monotonic = monotonic
         self._settling: dict[Path, tuple[tuple[int, int], float]] = {}
@@ -91,6 +101,7 @@ class HotFolderScanner:
     def scan(self) -> Scan:
         now = self._monotonic()
         ready: list[tuple[Path, str]] = []
+        incomplete: list[tuple[Path, str]] = []
         seen: set[Path] = set()
         waits: list[float] = []
         for path, feature in self._candidates():
@@ -111,12 +122,22 @@ class HotFolderScanner:
             if left > 0:
                 waits.append(left)
                 continue
+            # Quiet is not enough (a writer may pause longer than any one window): the image
+            # must also end with its end marker, else it is still being written, until the
+            # longer deadline says it never will be.
+            if not looks_complete(path):
+                give_up = self.incomplete_seconds - (now - before[1])
+                if give_up > 0:
+                    waits.append(min(self.quiet_seconds, give_up))
+                    continue
+                incomplete.append((path, feature))
+                continue
             ready.append((path, feature))
         for gone in set(self._settling) - seen:
             del self._settling[gone]
         for gone in set(self._taken) - seen:
             del self._taken[gone]
-        return Scan(ready, min(waits) if waits else None)
+        return Scan(ready, min(waits) if waits else None, incomplete)
 
     def taken(self, path: Path) -> None:
         """Intake dealt with the file (queued, skipped or quarantined): stop looking at it
@@ -173,14 +194,14 @@ class Intake:
         try:
             return self.submit(path, feature, origin)
         except NotAPhoto as error:
-            return self._set_aside(path, error.message)
+            return self.set_aside(path, error.message)
         except MonitorError:
             raise  # busy file or a failing store, not this file's fault: tried again later
         except Exception as exc:  # one odd file must never stop the hot folder
             log.error("unexpected error taking %s: %s: %s", path.name, type(exc).__name__, exc)
-            return self._set_aside(path, f"It could not be taken ({type(exc).__name__}: {exc}).")
+            return self.set_aside(path, f"It could not be taken ({type(exc).__name__}: {exc}).")
 
-    def _set_aside(self, path: Path, reason: str) -> Intook:
+    def set_aside(self, path: Path, reason: str) -> Intook:
         try:
             moved = quarantine(path, self.quarantine_folder, reason, self._clock())
         except OSError as exc:

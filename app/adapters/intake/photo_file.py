@@ -94,3 +94,27 @@ def _read_at_most(fd: int, most: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def looks_complete(path: Path) -> bool:
+    """Whether a JPEG/PNG ends with its end marker (EOI / IEND): a writer that pauses longer
+    than the quiet time leaves a file that has stopped changing but is not whole. Files that
+    are neither are 'complete' here (intake tells the operator what they are); trailing NULs
+    and whitespace some writers pad with are allowed after the marker."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64))
+            tail = handle.read(64).rstrip(b"\0 \t\r\n")
+    except OSError:
+        return True  # intake reads it and says why it cannot
+    if head.startswith(b"\xff\xd8\xff"):
+        return tail.endswith(b"\xff\xd9")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return tail.endswith(_PNG_END)
+    return bool(head)  # an empty file is still being written
