@@ -168,7 +168,8 @@ class Runtime:
                 url = self.cloud_url
                 token = self.secrets.get_token(url).value
                 register_secret(token)
-                self._cloud = HttpCloud(url, token, transport=self.cloud_transport(url, token))
+                self._cloud = HttpCloud(url, token, transport=self.cloud_transport(url, token),
+                                        allow_insecure_http=self.settings.allow_insecure_http)
         return self._cloud
 
     def cloud_transport(self, url: str, token: str | None) -> CloudTransport:

@@ -28,6 +28,8 @@ class Settings:
     offline_notice_seconds: int = 60  # notify when the cloud is unreachable this long
     event_ends_at: str = "23:30"  # local HH:MM: warn when credits will not last until then
     dashboard_url: str = ""
+    # Plain http:// to a cloud off this PC sends the token in clear: refused unless set here.
+    allow_insecure_http: bool = False
     # AI job path (issue 4): folders ("" = a folder in the app's data folder), one feature per
     # folder or per file-name rule, how jobs are sent, and the local trigger for booth software.
     hot_folder: str = ""
