@@ -101,6 +101,8 @@ def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> No
     print(f"Balance  {found.balance}  {found.age}")
     if acct:
         print(f"Account  {acct.email} ({acct.plan.value}, {acct.status.value})")
+        for value in acct.unrecognised:
+            print(f"         {value} (not known to this version; the rest is up to date)")
     cloud = view.cloud_url or ("demo cloud, not running (a --demo command starts one)" if demo
                                else "(not set)")
     print(f"Cloud    {cloud}")

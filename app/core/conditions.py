@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from app.core.account_guard import Trap, TrapKind
 from app.core.bandwidth import PreflightResult, Verdict
 from app.core.jobs import JobState, QueueCounts
-from app.core.model import AccountStatus
+from app.core.model import Account, AccountStatus
 from app.core.money import dollars
 from app.core.status import StatusView, age_text, clock_text
 
@@ -215,7 +215,7 @@ def _account_finding(view: StatusView, status: AccountStatus) -> Finding:
         AccountStatus.SUSPENDED: f"Account suspended: reactivate it{by}{keep}",
         AccountStatus.EXPIRED: f"Plan expired: downgrade to Pay-As-You-Go{by}{keep}",
         AccountStatus.CLOSED: "Account closed: contact support now to restore credits",
-    }.get(status, f"Account {status.value}: check the cloud dashboard")
+    }.get(status, _unknown_status_line(acct))
     detail = {
         AccountStatus.SUSPENDED: "A payment failed. Credits stay while you reactivate within the "
         "30-day grace period.",
@@ -224,6 +224,12 @@ def _account_finding(view: StatusView, status: AccountStatus) -> Finding:
         AccountStatus.CLOSED: "Support can sometimes restore credits if asked within days.",
     }.get(status, "")
     return Finding(Condition.NEEDS_ATTENTION, line, detail, key=f"attention:{status.value}")
+
+
+def _unknown_status_line(acct: Account) -> str:
+    raw = next((v.split(": ", 1)[1] for v in acct.unrecognised if v.startswith("status: ")),
+               acct.status.value)
+    return f"Account status '{raw}' is new to this version: check the cloud dashboard"
 
 
 def _slow_link(link: PreflightResult | None, queue: QueueCounts | None, now: datetime,

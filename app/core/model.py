@@ -14,6 +14,9 @@ class Plan(str, enum.Enum):
     BASIC = "basic"
     PRO = "pro"
     PAY_AS_YOU_GO = "pay_as_you_go"
+    # The contract lets enums grow: a value newer than this app is kept as UNKNOWN (its raw text
+    # in Account.unrecognised) instead of failing the whole refresh and freezing the balance.
+    UNKNOWN = "unknown"
 
 
 class AccountStatus(str, enum.Enum):
@@ -21,11 +24,13 @@ class AccountStatus(str, enum.Enum):
     SUSPENDED = "suspended"
     EXPIRED = "expired"
     CLOSED = "closed"
+    UNKNOWN = "unknown"
 
 
 class PaymentMethod(str, enum.Enum):
     CARD = "card"
     CREDITS = "credits"
+    UNKNOWN = "unknown"
 
 
 class EntryKind(str, enum.Enum):
@@ -63,6 +68,8 @@ class Account:
     expires_at: datetime | None
     grace_ends_at: datetime | None
     dashboard_url: str | None = None
+    # "plan: platinum" for each value this version does not know, so status can say so.
+    unrecognised: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class StatusView:
             "account_email": self.account_email,
             "account_status": acct.status.value if acct else None,
             "plan": acct.plan.value if acct else None,
+            "not_known_to_this_version": list(acct.unrecognised) if acct else [],
             "cloud_url": self.cloud_url,
             "last_error": self.last_error,
             "error_kind": self.error_kind,

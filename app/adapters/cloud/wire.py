@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from app.core.errors import ProtocolError
 from app.core.model import (
@@ -56,17 +56,35 @@ def _int(body: dict[str, Any], key: str) -> int:
     return value
 
 
+_E = TypeVar("_E", Plan, AccountStatus, PaymentMethod)
+
+
+def _known(kind: type[_E], body: dict[str, Any], key: str, unrecognised: list[str]) -> _E:
+    """The contract's rule: clients ignore what they do not know. A newer value becomes UNKNOWN
+    (and is reported), so the balance and the rest of the account still refresh."""
+    raw = str(body[key])
+    try:
+        return kind(raw)
+    except ValueError:
+        log.warning("account %s %r is not known to this version; kept as unknown", key, raw)
+        unrecognised.append(f"{key}: {raw}")
+        return kind.UNKNOWN
+
+
 def account_from_json(body: dict[str, Any]) -> Account:
+    unrecognised: list[str] = []
     try:
         return Account(
             email=str(body["email"]),
-            plan=Plan(body["plan"]),
-            status=AccountStatus(body["status"]),
-            primary_payment_method=PaymentMethod(body["primary_payment_method"]),
+            plan=_known(Plan, body, "plan", unrecognised),
+            status=_known(AccountStatus, body, "status", unrecognised),
+            primary_payment_method=_known(PaymentMethod, body, "primary_payment_method",
+                                          unrecognised),
             renews_at=parse_time(body.get("renews_at")),
             expires_at=parse_time(body.get("expires_at")),
             grace_ends_at=parse_time(body.get("grace_ends_at")),
             dashboard_url=body.get("dashboard_url"),
+            unrecognised=tuple(unrecognised),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProtocolError(

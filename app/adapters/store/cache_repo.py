@@ -215,4 +215,5 @@ def _account_from_json(text: str) -> Account:
         primary_payment_method=PaymentMethod(data["primary_payment_method"]),
         renews_at=from_text(data["renews_at"]), expires_at=from_text(data["expires_at"]),
         grace_ends_at=from_text(data["grace_ends_at"]), dashboard_url=data.get("dashboard_url"),
+        unrecognised=tuple(data.get("unrecognised", ())),
     )
