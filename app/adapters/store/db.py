@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.adapters.store.timeline import Timeline, current_boot_id
+from app.adapters.system.durable import make_private, open_private
 from app.core.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,10 @@ class Database:
 
     def backup(self, label: str) -> Path:
         target = self.path.with_name(f"{self.path.stem}.{label}.bak")
+        # The copy holds the same history as the store: created 0600 before SQLite writes a
+        # byte, like the store (on Windows the per-user profile's ACL is what protects both).
+        open_private(target, "ab").close()
+        make_private(target)
         with self._lock:
             dest = sqlite3.connect(target)
             try:

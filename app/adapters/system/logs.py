@@ -6,6 +6,9 @@ import logging
 import logging.handlers
 import re
 from pathlib import Path
+from typing import Any
+
+from app.adapters.system.durable import make_private, open_private
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _known_secrets: set[str] = set()
@@ -32,13 +35,25 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log names hosts, photos and accounts: each file is created 0600 from its first byte
+    (rotation renames, so the mode carries over). On Windows the per-user profile's ACL is what
+    protects it; os.open's mode is ignored there."""
+
+    def _open(self) -> Any:
+        path = Path(self.baseFilename)
+        stream = open_private(path, self.mode, encoding=self.encoding)
+        make_private(path)  # a log left 0644 by an older version
+        return stream
+
+
 def setup_logging(log_file: Path, *, verbose: bool = False) -> None:
     root = logging.getLogger()
     if getattr(root, "_booth_configured", False):
         return
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _PrivateRotatingFileHandler(
         log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8", delay=True
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
