@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -32,6 +33,7 @@ class Database:
                  boot_id: Callable[[], str | None] | None = None):
         """`monotonic`, `wall` and `boot_id` feed the store's timeline (tests step them)."""
         self.path = path
+        _refuse_an_emptied_store(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -127,11 +129,52 @@ class Database:
         return str(self.query("PRAGMA integrity_check")[0][0])
 
 
+# A store this old with no byte in it was emptied outside the app (a sync tool, an antivirus,
+# a failing disk); younger, it may be another process of ours between create and first write.
+EMPTIED_AFTER_SECONDS = 10.0
+
+
+def _refuse_an_emptied_store(path: Path) -> None:
+    """SQLite would take a zero-byte file as a new, empty store: the job history, refund
+    claims and charge records would be gone without a word. Stop and say so instead."""
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    if info.st_size == 0 and time.time() - info.st_mtime > EMPTIED_AFTER_SECONDS:
+        raise StorageError(
+            f"The data file {path} is empty (0 bytes): its job history and refund claims were "
+            "lost outside this app.",
+            hint=_restore_hint(path) + " To start over instead, delete the empty file; the "
+            "balance and usage history come back from the cloud.")
+
+
+def _restore_hint(path: Path) -> str:
+    copies = sorted(path.parent.glob(f"{path.stem}*.bak"), key=lambda p: p.stat().st_mtime)
+    if copies:
+        return f"Restore the newest copy, {copies[-1].name}, beside it (rename it to {path.name})."
+    return "No .bak copy exists beside it; keep the file for support."
+
+
+def _free_space(path: Path) -> str:
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return "unknown"
+    return f"{free / 1_000_000:.1f} MB"
+
+
 def storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
     text = str(exc).lower()
-    if "full" in text:
-        return StorageError(f"The disk holding {path.parent} is full.",
+    # SQLite reports a full disk under WAL as a plain "disk I/O error" as often as "full".
+    if "full" in text or ("disk i/o" in text and _is_nearly_full(path)):
+        return StorageError(f"The disk holding {path.parent} is full ({_free_space(path)} "
+                            "free).",
                             hint="Free some space; nothing was lost, the change was not saved.")
+    if "disk i/o" in text:
+        return StorageError(f"The disk holding {path.name} failed to read or write "
+                            f"({_free_space(path)} free).",
+                            hint="Check the disk; nothing was saved by this change.")
     if "locked" in text or "busy" in text:
         return StorageError(f"The data file {path.name} is busy in another program.",
                             hint="Close other copies of the app and try again.")
@@ -140,8 +183,15 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
                             hint="Check that the folder exists and is writable.")
     if "malformed" in text or "not a database" in text:
         return StorageError(f"The data file {path.name} is damaged.",
-                            hint="Restore a .bak copy beside it, or start with a new --home.")
+                            hint=_restore_hint(path) + " Or start with a new --home.")
     return StorageError(f"The data file {path.name} could not be used ({text}).")
+
+
+def _is_nearly_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < 1_000_000
+    except OSError:
+        return False
 
 
 def _statements(script: str) -> list[str]:
