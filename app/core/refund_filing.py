@@ -108,6 +108,13 @@ class MailTlsUnavailable(MailError):
     kind = "tls"
 
 
+class MailCertificateRefused(MailTlsUnavailable):
+    """The server offers TLS but its certificate does not verify: a different fix from a server
+    with no encryption at all, so the operator is told a different thing."""
+
+    kind = "tls_certificate"
+
+
 class MailAuthFailed(MailError):
     kind = "auth"
 
@@ -161,6 +168,8 @@ OPERATOR_HINTS = {
     "auth": "Check the user name and password for refund emails (or the cloud token) in "
     "Settings.",
     "tls": "The mail server offers no encryption. Use its TLS port, or another server.",
+    "tls_certificate": "The mail server's certificate could not be verified: check the server "
+    "name in Settings, or set smtp_ca_file in settings.json to its certificate authority's file.",
     "config": "Complete the refund settings (support address, mail server, account email).",
     "not_offered": "Choose email for refund requests in Settings.",
     "mail_refused": "Check the sender and support addresses in Settings.",

@@ -22,6 +22,7 @@ from email.utils import format_datetime
 from app.core.errors import NotConfigured
 from app.core.refund_filing import (
     MailAuthFailed,
+    MailCertificateRefused,
     MailMaybeSent,
     MailRefused,
     MailTemporary,
@@ -117,7 +118,7 @@ class SmtpSender:
                 return smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context)
             return smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
         except ssl.SSLCertVerificationError:
-            raise MailTlsUnavailable(f"The certificate of the mail server {where} could not "
+            raise MailCertificateRefused(f"The certificate of the mail server {where} could not "
                                      "be verified.") from None
         except ssl.SSLError:
             raise MailTlsUnavailable(f"The mail server {where} did not complete a TLS "
@@ -149,7 +150,7 @@ class SmtpSender:
                                         hint="Enter it in Settings.")
                 smtp.login(cfg.username, password)
         except ssl.SSLCertVerificationError:
-            raise MailTlsUnavailable(f"The certificate of the mail server {where} could not "
+            raise MailCertificateRefused(f"The certificate of the mail server {where} could not "
                                      "be verified.") from None
         except ssl.SSLError:
             raise MailTlsUnavailable(f"The TLS handshake with {where} failed.") from None
