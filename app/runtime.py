@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from app.adapters.system.logs import register_secret, setup_logging
 from app.adapters.system.paths import AppPaths, resolve_paths
 from app.adapters.system.secrets import SecretStore
 from app.adapters.system.settings_file import Settings, load_settings, save_settings
+from app.core.booth_identity import booth_id
 from app.core.errors import NotConfigured
 from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
 from app.core.status import StatusView, ViewSettings, build_view
@@ -154,6 +156,11 @@ class Runtime:
         with self._cloud_lock:
             return self._make_cloud()
 
+    @property
+    def booth_id(self) -> str:
+        """What the cloud, claims and alerts call this booth (Settings, else the PC's name)."""
+        return booth_id(str(self.settings.booth_name), socket.gethostname())
+
     def _make_cloud(self) -> HttpCloud:
         if self._cloud is None:
             if self.options.demo:
@@ -161,7 +168,7 @@ class Runtime:
                 # server on the same ledger, on a port nobody else knows.
                 url = (self._demo.url if self._demo else
                        self.running_demo_url() or self._start_demo().url)
-                self._cloud = HttpCloud(url, DEMO_TOKEN,
+                self._cloud = HttpCloud(url, DEMO_TOKEN, booth_id=self.booth_id,
                                         transport=self.cloud_transport(url, DEMO_TOKEN))
             else:
                 self.check_configured()
@@ -169,7 +176,8 @@ class Runtime:
                 token = self.secrets.get_token(url).value
                 register_secret(token)
                 self._cloud = HttpCloud(url, token, transport=self.cloud_transport(url, token),
-                                        allow_insecure_http=self.settings.allow_insecure_http)
+                                        allow_insecure_http=self.settings.allow_insecure_http,
+                                        booth_id=self.booth_id)
         return self._cloud
 
     def cloud_transport(self, url: str, token: str | None) -> CloudTransport:

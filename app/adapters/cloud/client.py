@@ -106,7 +106,7 @@ def check_cloud_url(url: str, *, allow_insecure_http: bool = False) -> None:
 
 class HttpCloud:
     def __init__(self, base_url: str, token: str | None, *, timeout: httpx.Timeout | None = None,
-                 allow_insecure_http: bool = False,
+                 allow_insecure_http: bool = False, booth_id: str = "",
                  transport: httpx.BaseTransport | None = None,
                  wall: Callable[[], datetime] | None = None):
         """`transport`: app/adapters/cloud/transport.py's CloudTransport (pacing, passive
@@ -126,7 +126,10 @@ class HttpCloud:
             base_url=self.base_url,
             timeout=timeout or DEFAULT_TIMEOUT,
             follow_redirects=False,
-            headers={"User-Agent": f"booth-credit-monitor/{__version__}"},
+            # The contract's X-Booth-Id on every request, not only on jobs: the cloud's logs,
+            # rate limits and support can then tell the account's booths apart.
+            headers={"User-Agent": f"booth-credit-monitor/{__version__}",
+                     **({"X-Booth-Id": booth_id} if booth_id else {})},
             transport=transport,
         )
         self.clock_offset: float | None = None  # cloud clock minus booth clock, seconds
