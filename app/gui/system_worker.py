@@ -83,7 +83,12 @@ class SystemWorker(QObject):
 
     @Slot(str, str)
     def test_connection(self, cloud_url: str, token: str) -> None:
-        self.connection_tested.emit(check_connection(cloud_url, token))
+        try:
+            insecure_ok = bool(self._runtime().settings.allow_insecure_http)
+        except MonitorError:
+            insecure_ok = False
+        self.connection_tested.emit(check_connection(cloud_url, token,
+                                                     allow_insecure_http=insecure_ok))
 
     @Slot(object)
     def apply_setup(self, choices: SetupChoices) -> None:
