@@ -32,6 +32,10 @@ DESKTOP_TEST_PACKAGES = [
 # The Windows installer's compiler, and Wine to run the installer it makes (64-bit only: the
 # installer targets amd64). Without them the installer tests skip and say why.
 INSTALLER_TEST_PACKAGES = ["nsis", "wine", "wine64"]
+# The MQTT broker the fleet tests start on loopback (issue 13); without it they skip and say why.
+BROKER_TEST_PACKAGES = ["mosquitto"]
+# The bandwidth benchmark's truth column (iperf3); without it that column says why it is empty.
+BENCH_PACKAGES = ["iperf3"]
 LINT_PATHS = ["app", "tests", "benchmarks", "tools", "installer"]
 
 
@@ -107,6 +111,7 @@ def main(argv: list[str]) -> int:
         ensure_debian_packages(DESKTOP_TEST_PACKAGES, "the real tray")
         ensure_debian_packages(INSTALLER_TEST_PACKAGES, "the Windows installer",
                                recommends=False)  # Wine's recommends are ~1 GB of extras
+        ensure_debian_packages(BROKER_TEST_PACKAGES, "the MQTT broker", recommends=False)
         lint = subprocess.call([str(py), "-m", "ruff", "check", *LINT_PATHS])
         if lint != 0:
             print("dev.py: ruff found problems (above)", file=sys.stderr)
@@ -114,6 +119,8 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
     if task == "bench":
         py = ensure_test_env()
+        ensure_debian_packages(BENCH_PACKAGES, "the bandwidth benchmark's truth column",
+                               recommends=False)
         return subprocess.call([str(py), "-m", "benchmarks", *rest], cwd=ROOT)
     if task == "build":
         py = ensure_env("[build]")
