@@ -1,0 +1,85 @@
+"""Sends one alert to one Apprise URL.
+
+Apprise logs request URLs, payloads and hosts, which for most services contain the secret
+(an ntfy topic, a Pushover key, a bot token): its logger is cut off from the app's log, and
+its output is read only here, to pick the words of the failure, never copied into them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apprise
+
+from app.core.errors import AlertNotSent, BadAlertAddress
+
+# Never into monitor.log or the console: the records carry URLs. LogCapture below still sees them.
+# urllib3 (under Apprise's requests; the app's own HTTP is httpx) names hosts and paths too.
+for _name in ("apprise", "urllib3"):
+    logging.getLogger(_name).propagate = False
+
+# Apprise's notify types, by our severities.
+NOTIFY_TYPES = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
+                "critical": apprise.NotifyType.FAILURE}
+# (words in Apprise's log, what the operator reads), first match wins.
+FAILURES = (
+    (("timed out", "timeout", "read timed"), "did not answer in time"),
+    (("401", "403", "unauthorized", "forbidden", "authentication", "login", "auth "),
+     "refused the credentials in its address"),
+    (("connection error", "refused", "resolve", "name or service", "unreachable",
+      "network is", "socket exception", "could not connect", "connectionreset"),
+     "could not be reached (no network, or the service is down)"),
+    (("http error", "status", "rejected", "bad request"), "refused the alert"),
+)
+
+
+def _app(url: str) -> apprise.Apprise:
+    # Memory-only storage and no plugin folders: nothing of Apprise lands on the booth's disk,
+    # and no code from ~/.apprise is loaded into the monitor.
+    asset = apprise.AppriseAsset(storage_mode="memory", plugin_paths=[])
+    app = apprise.Apprise(asset=asset)
+    if not app.add(url):
+        raise BadAlertAddress(
+            "An alert address is not one Apprise understands.",
+            hint="Check it in Settings → Phone alerts (for example ntfy://my-topic or "
+            "mailto://user:password@example.com).")
+    return app
+
+
+def service_label(url: str, position: int) -> str:
+    """'ntfy address 1': how messages and Settings name a URL without showing it."""
+    try:
+        app = _app(url)
+    except BadAlertAddress:
+        return f"address {position} (not understood)"
+    return f"{app[0].service_name} address {position}"
+
+
+class AppriseSender:
+    def send(self, url: str, label: str, title: str, body: str, severity: str) -> None:
+        """Deliver one alert; raises AlertNotSent or BadAlertAddress, naming only `label`."""
+        app = _app(url)
+        with apprise.LogCapture(level=logging.DEBUG) as output:
+            try:
+                ok = bool(app.notify(title=title, body=body,
+                                     notify_type=NOTIFY_TYPES.get(severity,
+                                                                  apprise.NotifyType.WARNING)))
+            except Exception as exc:  # a plugin's bug must not end the relay
+                raise AlertNotSent(f"{_first_up(label)} failed ({type(exc).__name__}).",
+                                   hint="It is tried again later.") from None
+            text = output.getvalue().lower()
+        if not ok:
+            raise AlertNotSent(f"{_first_up(label)} {_reason(text)}.",
+                               hint="It is tried again later; Settings → Phone alerts → "
+                               "Send a test alert checks it now.")
+
+
+def _reason(log_text: str) -> str:
+    for words, reason in FAILURES:
+        if any(w in log_text for w in words):
+            return reason
+    return "did not take the alert"
+
+
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
