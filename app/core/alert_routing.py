@@ -62,7 +62,7 @@ class Route:
 @dataclass(frozen=True)
 class Kind:
     name: str
-    label: str  # what Settings calls it
+    label: str  # what Settings calls it: short, the table has four columns at 150%
     default: Route
     # A lasting alert still waiting when its condition clears is dropped (a topped-up balance
     # needs no late "credits low"); a link-down alert is sent late instead: it is the record of
@@ -71,20 +71,19 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("low_balance", "Credits running low", Route("both", "info", 30)),
-    Kind("forecast", "Credits run out before the event ends", Route("both", "info", 60)),
+    Kind("low_balance", "Credits low", Route("both", "info", 30)),
+    Kind("forecast", "Run out before the end", Route("both", "info", 60)),
     Kind("link_down", "Cloud unreachable", Route("both", "info", 0), drop_when_cleared=False),
-    Kind("link_back", "Cloud reachable again", Route("both", "info", 0), drop_when_cleared=False),
-    Kind("stale_balance", "Balance can no longer be trusted", Route("tray", "info", 30)),
-    Kind("photos_held", "Photos held for a slow link", Route("both", "info", 15)),
+    Kind("link_back", "Cloud back", Route("both", "info", 0), drop_when_cleared=False),
+    Kind("stale_balance", "Balance not trusted", Route("tray", "info", 30)),
+    Kind("photos_held", "Photos held", Route("both", "info", 15)),
     Kind("queue_stuck", "Queue not moving", Route("both", "info", 15)),
-    Kind("jobs_paused", "AI jobs paused (credits, token)", Route("both", "info", 15)),
-    Kind("claim_filed", "Refund claim filed", Route("tray", "info", 0)),
-    Kind("claim_paid", "Refund claim paid or rejected", Route("both", "info", 0)),
-    Kind("plan_grace", "Plan renewal and grace period", Route("both", "info", 360)),
-    Kind("account_trap", "Account traps (closed, renewal from credits)",
-         Route("both", "info", 60)),
-    Kind("other", "Everything else (photo notices, checks)", Route("tray", "info", 0)),
+    Kind("jobs_paused", "AI jobs paused", Route("both", "info", 15)),
+    Kind("claim_filed", "Claim filed", Route("tray", "info", 0)),
+    Kind("claim_paid", "Claim paid / rejected", Route("both", "info", 0)),
+    Kind("plan_grace", "Plan and grace period", Route("both", "info", 360)),
+    Kind("account_trap", "Account traps", Route("both", "info", 60)),
+    Kind("other", "Everything else", Route("tray", "info", 0)),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 
