@@ -1,0 +1,76 @@
+"""Phone alerts through the whole tray app on the embedded demo cloud: Settings → Phone alerts
+stores the URLs in the keyring, "Send a test alert" answers without blocking the window, and a
+real low-balance alert reaches the receiver; the URLs never reach settings.json, the log or
+the outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from app.gui.main import MonitorApp
+from app.runtime import Options, paths_for
+from tests.alerts.conftest import SECRET_TOPIC, free_port
+
+DEAD_SECRET = "dead-service-secret-77c1"
+
+
+@pytest.fixture
+def tray_app(qtbot, qapp, home, memory_keyring):
+    app = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    app.start()
+    qtbot.waitUntil(lambda: app.snapshot is not None
+                    and app.snapshot.state.balance_cents is not None, timeout=20_000)
+    yield app
+    app.confirm_quit = lambda _warning: True
+    with qtbot.waitSignal(app.thread.finished, timeout=20_000):
+        app.quit()
+    app.dispose()
+
+
+def every_byte(home: Path) -> bytes:
+    """Everything the app wrote in its home: settings, logs, the store (with its WAL)."""
+    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
+
+
+def test_phone_alerts_from_settings_to_the_receiver(tray_app, qtbot, receiver, home,
+                                                    memory_keyring):
+    app = tray_app
+    app.open_settings()
+    dialog = app._dialog
+    page = dialog.phone
+    dialog.pages.setCurrentWidget(dialog.pages.widget(3))
+    dead = f"json://127.0.0.1:{free_port()}/{DEAD_SECRET}"
+    page.urls.setText(f"{receiver.url} {dead}")
+    assert page.urls.echoMode().name == "Password"
+    page.test.click()
+    assert not page.test.isEnabled()  # the send runs on the worker; the window stays live
+    qtbot.waitUntil(lambda: page.test.isEnabled(), timeout=20_000)
+    lines = page.test_result.text().splitlines()
+    assert lines[0].startswith("✔ JSON address 1: sent")
+    assert lines[1].startswith("✘ JSON address 2 could not be reached")
+    assert [t.endswith(": test alert") for t in receiver.titles()] == [True]
+
+    # Save: the URLs go to the keyring, the routes to settings.json; the credits are "low" now.
+    dialog.low_balance.setValue(1_000_000)
+    with qtbot.waitSignal(app.worker.settings_applied, timeout=10_000):
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: any("Credits running low" in t for t in receiver.titles()),
+                    timeout=30_000)
+    booth = app.snapshot.settings.booth_name or receiver.titles()[0].split(":")[0]
+    assert f"{booth}: Credits running low" in receiver.titles()
+    assert app.snapshot.alert_targets == ("JSON address 1", "JSON address 2")
+    stored = [v for v in memory_keyring.items.values() if SECRET_TOPIC in v]
+    assert len(stored) == 1 and DEAD_SECRET in stored[0]
+
+    # The dead URL failed and was retried; nothing of either URL was written anywhere.
+    store = paths_for(Options(home=str(home), demo=True)).store_file
+    conn = sqlite3.connect(store)
+    rows = conn.execute("SELECT * FROM alert_outbox").fetchall()
+    conn.close()
+    assert rows and any("JSON address 2" in str(r) for r in rows)
+    written = every_byte(home)
+    assert SECRET_TOPIC.encode() not in written and DEAD_SECRET.encode() not in written
+    assert b"phone alert" in written  # the log did record the relay's work
