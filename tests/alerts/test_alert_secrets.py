@@ -41,3 +41,20 @@ def test_the_diagnostics_zip_holds_no_alert_url(tmp_path, runtime, receiver, mem
         about = json.loads(archive.read("about.json"))
     assert not any(SECRET_TOPIC.encode() in b for b in blobs)
     assert "phone alert addresses: 1" in about["secrets"]
+
+
+def test_apprise_is_loaded_only_to_send():
+    """Importing Apprise and its plugins costs about 40 MB: a booth without phone alerts, and
+    Settings naming the stored URLs, never pay it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import sys\nimport app.gui.main, app.cli.main\n"
+              "from app.adapters.notify.apprise_sender import service_label\n"
+              "assert service_label('ntfy://t', 1) == 'ntfy address 1'\n"
+              "print('apprise' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.stdout.strip() == "False", done.stderr

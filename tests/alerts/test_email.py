@@ -49,4 +49,4 @@ def test_a_wrong_mail_password_is_said_in_words_without_the_url(
     outcome, = AlertPath(runtime).send_test()
     assert not outcome.ok
     assert "wrong-pass-9931" not in outcome.message and str(mail_server.port) not in outcome.message
-    assert outcome.message.startswith("E-Mail address 1 refused the credentials"), outcome.message
+    assert outcome.message.startswith("E-mail address 1 refused the credentials"), outcome.message

@@ -3,13 +3,14 @@
 Apprise logs request URLs, payloads and hosts, which for most services contain the secret
 (an ntfy topic, a Pushover key, a bot token): its logger is cut off from the app's log, and
 its output is read only here, to pick the words of the failure, never copied into them.
+Apprise is imported at the first send, not with the app: importing it and loading its plugins
+costs about 40 MB, which a booth without phone alerts should never pay.
 """
 
 from __future__ import annotations
 
 import logging
-
-import apprise
+from typing import TYPE_CHECKING
 
 from app.core.errors import AlertNotSent, BadAlertAddress
 
@@ -18,9 +19,17 @@ from app.core.errors import AlertNotSent, BadAlertAddress
 for _name in ("apprise", "urllib3"):
     logging.getLogger(_name).propagate = False
 
-# Apprise's notify types, by our severities.
-NOTIFY_TYPES = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
-                "critical": apprise.NotifyType.FAILURE}
+if TYPE_CHECKING:
+    import apprise
+
+# Apprise's notify types (NotifyType values), by our severities.
+NOTIFY_TYPES = {"info": "info", "warning": "warning", "critical": "failure"}
+# Scheme -> what Settings and messages call the service (the scheme is no secret; the rest is).
+SERVICES = {"ntfy": "ntfy", "ntfys": "ntfy", "pover": "Pushover", "tgram": "Telegram",
+            "mailto": "e-mail", "mailtos": "e-mail", "json": "JSON", "jsons": "JSON",
+            "form": "webhook", "forms": "webhook", "xml": "webhook", "xmls": "webhook",
+            "discord": "Discord", "slack": "Slack", "signal": "Signal", "signals": "Signal",
+            "gotify": "Gotify", "gotifys": "Gotify", "msteams": "Teams", "whatsapp": "WhatsApp"}
 # (words in Apprise's log, what the operator reads), first match wins.
 FAILURES = (
     (("timed out", "timeout", "read timed"), "did not answer in time"),
@@ -34,6 +43,8 @@ FAILURES = (
 
 
 def _app(url: str) -> apprise.Apprise:
+    import apprise
+
     # Memory-only storage and no plugin folders: nothing of Apprise lands on the booth's disk,
     # and no code from ~/.apprise is loaded into the monitor.
     asset = apprise.AppriseAsset(storage_mode="memory", plugin_paths=[])
@@ -47,23 +58,24 @@ def _app(url: str) -> apprise.Apprise:
 
 
 def service_label(url: str, position: int) -> str:
-    """'ntfy address 1': how messages and Settings name a URL without showing it."""
-    try:
-        app = _app(url)
-    except BadAlertAddress:
+    """'ntfy address 1': how messages and Settings name a URL without showing it (from its
+    scheme alone, so that naming one does not load Apprise)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if not scheme.isalnum():
         return f"address {position} (not understood)"
-    return f"{app[0].service_name} address {position}"
+    return f"{SERVICES.get(scheme, scheme)} address {position}"
 
 
 class AppriseSender:
     def send(self, url: str, label: str, title: str, body: str, severity: str) -> None:
         """Deliver one alert; raises AlertNotSent or BadAlertAddress, naming only `label`."""
+        from apprise import LogCapture
+
         app = _app(url)
-        with apprise.LogCapture(level=logging.DEBUG) as output:
+        with LogCapture(level=logging.DEBUG) as output:
             try:
                 ok = bool(app.notify(title=title, body=body,
-                                     notify_type=NOTIFY_TYPES.get(severity,
-                                                                  apprise.NotifyType.WARNING)))
+                                     notify_type=NOTIFY_TYPES.get(severity, "warning")))
             except Exception as exc:  # a plugin's bug must not end the relay
                 raise AlertNotSent(f"{_first_up(label)} failed ({type(exc).__name__}).",
                                    hint="It is tried again later.") from None
