@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.gui.main import MonitorApp
-from app.runtime import Options, paths_for
+from app.orchestration.alert_path import save_targets
+from app.runtime import Options, Runtime, paths_for
 from tests.alerts.conftest import SECRET_TOPIC, free_port
 
 DEAD_SECRET = "dead-service-secret-77c1"
@@ -78,3 +79,51 @@ def test_phone_alerts_from_settings_to_the_receiver(tray_app, qtbot, receiver, h
     assert b"phone alert #" in logs  # the log did record the relay's work, failures too
     written = every_byte(home) + logs
     assert SECRET_TOPIC.encode() not in written and DEAD_SECRET.encode() not in written
+
+
+def test_the_tray_app_sends_one_link_down_and_one_link_back_per_outage(
+        qtbot, qapp, home, memory_keyring, receiver):
+    """As the issue's operator sees it: the demo cloud drops every connection, the tray app
+    keeps syncing, the phone hears once that the cloud is unreachable and once that it is back
+    (here the alert service stays reachable: a cloud outage, not the venue's Wi-Fi)."""
+    setup = Runtime(Options(home=str(home), demo=True))
+    setup.settings.offline_notice_seconds = 0  # announce at the first failed sync
+    setup.settings.booth_name = "Booth A"
+    setup.save_settings()
+    save_targets(setup, [receiver.url])
+    setup.close()
+    app = MonitorApp(qapp, Options(home=str(home), demo=True), tray_available=False)
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: app.snapshot is not None
+                        and app.snapshot.state.balance_cents is not None, timeout=20_000)
+        disruptions = app.worker.shared_runtime()._demo.runtime.disruptions
+        down, back = "Booth A: Cloud unreachable", "Booth A: Cloud reachable again"
+
+        def syncs_until(title: str) -> None:
+            def seen() -> bool:
+                if title in receiver.titles():
+                    return True
+                app._refresh.emit()  # the app syncs once a minute: too slow for a test
+                return False
+            qtbot.waitUntil(seen, timeout=30_000)
+
+        for _outage in range(2):
+            disruptions.start_outage("drop", 0)  # until restored
+            syncs_until(down)
+            for _ in range(3):  # more failed syncs: no more alerts
+                with qtbot.waitSignal(app.worker.snapshot, timeout=10_000):
+                    app._refresh.emit()
+            disruptions.restore()
+            syncs_until(back)
+            for _ in range(3):
+                with qtbot.waitSignal(app.worker.snapshot, timeout=10_000):
+                    app._refresh.emit()
+            receiver.received = [r for r in receiver.received if r["title"] in (down, back)]
+            assert receiver.titles() == [down, back]
+            receiver.received.clear()
+    finally:
+        app.confirm_quit = lambda _warning: True
+        with qtbot.waitSignal(app.thread.finished, timeout=20_000):
+            app.quit()
+        app.dispose()
