@@ -2,7 +2,7 @@
 
 Alerts raised elsewhere (the refund cycle on this thread, the job notices on the job worker's)
 arrive through `take`; the monitor's own go through raise_alerts(). Every take is followed by
-a delivery, so does every sync that reached the cloud (the link is back); while alerts wait
+a delivery, and so is every sync that reached the cloud (the link is back); while alerts wait
 for a service that does not answer, one single-shot timer comes back with a growing delay:
 no polling, and the GUI thread never waits on a send.
 """
@@ -43,12 +43,13 @@ class AlertWorker(QObject):
 
     @Slot(object)
     def take(self, alert: Alert) -> None:
-        self.take_many([alert])
-
-    def take_many(self, alerts: list[Alert]) -> None:
-        """Commit the phone-routed ones (raises MonitorError: the caller's sync reports a full
-        disk), then send."""
-        if alerts and self.path().take(alerts, utc_now()):
+        """A refund or job notice: commit it if it is phone-routed, then send."""
+        try:
+            queued = self.path().take([alert], utc_now())
+        except MonitorError as error:  # a full disk: the tray has shown it all the same
+            log.warning("phone alert not queued: %s", error)
+            return
+        if queued:
             self.deliver()
 
     @Slot()

@@ -123,13 +123,21 @@ class AlertPath:
     def settings_changed(self) -> None:
         self._targets = None
 
+    def _may_have_targets(self) -> bool:
+        """A locked keyring does not say there is no URL: queue, and send once it opens."""
+        try:
+            return bool(self.targets())
+        except MonitorError as error:
+            log.warning("phone alert addresses not readable (%s); queued anyway", error)
+            return True
+
     def take(self, alerts: Iterable[Alert], now: datetime) -> list[str]:
         """Commit the phone-routed ones; returns each one's admission ('new', 'repeat',
         'rate_limited'). Without a phone address nothing is queued: alerts would pile up for
         an address that may never come."""
         routes = self.routes()
         wanted = [a for a in alerts if wants_phone(a, routes)]
-        if not wanted or not self.targets():
+        if not wanted or not self._may_have_targets():
             return []
         booth = self.runtime.booth_id
         verdicts = []
@@ -147,7 +155,11 @@ class AlertPath:
 
     def deliver(self, now: datetime) -> DeliveryReport:
         report = DeliveryReport()
-        targets = self.targets()
+        try:
+            targets = self.targets()
+        except MonitorError as error:  # the keyring is locked: keep them waiting
+            report.problems["keyring"] = str(error)
+            targets = []
         if not targets:
             report.waiting = self.repo.waiting_count()
             return report
@@ -233,6 +245,9 @@ def raise_alerts(runtime: Runtime, path: AlertPath | None, new_entries: list[Led
     shown, active = fresh_alerts(found, before)
     shown += ended_alerts(before, active, now)
     if path is not None:
-        path.take(shown, now)
+        try:
+            path.take(shown, now)
+        except MonitorError as error:  # the tray must still hear of them
+            log.warning("phone alerts not queued: %s", error)
     runtime.cache.set_active_alert_keys(active)
     return shown

@@ -69,3 +69,19 @@ def test_credits_that_run_out_before_the_event_ends_reach_the_phone(path, receiv
     look(path, now)
     assert receiver.titles() == ["Booth A: Credits run out before the event ends"]
     assert receiver.received[0]["type"] == "failure"  # critical
+
+
+def test_a_locked_keyring_queues_the_alert_and_never_stops_the_tray(path, receiver,
+                                                                   memory_keyring):
+    cache = path.runtime.cache
+    now = utc_now()
+    memory_keyring.locked = True  # the URLs cannot be read: the outbox still takes it
+    cache.record_contact(now - timedelta(minutes=2), "sync", "offline", "No route.")
+    shown = raise_alerts(path.runtime, path, [], now)
+    assert "Cloud unreachable" in [a.title for a in shown]  # the tray hears of it
+    report = path.deliver(now)
+    assert report.waiting == 1 and "keyring" in report.problems
+    memory_keyring.locked = False
+    path.settings_changed()
+    assert len(path.deliver(now).sent) == 1
+    assert receiver.titles() == ["Booth A: Cloud unreachable"]

@@ -10,6 +10,7 @@ costs about 40 MB, which a booth without phone alerts should never pay.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from app.core.errors import AlertNotSent, BadAlertAddress
@@ -30,15 +31,16 @@ SERVICES = {"ntfy": "ntfy", "ntfys": "ntfy", "pover": "Pushover", "tgram": "Tele
             "form": "webhook", "forms": "webhook", "xml": "webhook", "xmls": "webhook",
             "discord": "Discord", "slack": "Slack", "signal": "Signal", "signals": "Signal",
             "gotify": "Gotify", "gotifys": "Gotify", "msteams": "Teams", "whatsapp": "WhatsApp"}
-# (words in Apprise's log, what the operator reads), first match wins.
+# (pattern in Apprise's log, what the operator reads), first match wins. Words, not bare
+# numbers: a port such as 40139 must not read as HTTP 401.
 FAILURES = (
-    (("timed out", "timeout", "read timed"), "did not answer in time"),
-    (("401", "403", "unauthorized", "forbidden", "authentication", "login", "auth "),
+    (re.compile(r"authenticat|unauthori[sz]ed|forbidden|credential|error=40[13]\b"),
      "refused the credentials in its address"),
-    (("connection error", "refused", "resolve", "name or service", "unreachable",
-      "network is", "socket exception", "could not connect", "connectionreset"),
+    (re.compile(r"timed out|timeout"), "did not answer in time"),
+    (re.compile(r"connection error|refused|resolve|name or service|unreachable|network is|"
+                r"could not connect|socket"),
      "could not be reached (no network, or the service is down)"),
-    (("http error", "status", "rejected", "bad request"), "refused the alert"),
+    (re.compile(r"error=\d{3}\b|bad request|rejected"), "refused the alert"),
 )
 
 
@@ -87,8 +89,12 @@ class AppriseSender:
 
 
 def _reason(log_text: str) -> str:
-    for words, reason in FAILURES:
-        if any(w in log_text for w in words):
+    # The payload and URL lines hold our own alert text ("the cloud refused the token"), not
+    # what went wrong.
+    lines = "\n".join(line for line in log_text.splitlines()
+                      if "payload" not in line and "url:" not in line)
+    for pattern, reason in FAILURES:
+        if pattern.search(lines):
             return reason
     return "did not take the alert"
 
