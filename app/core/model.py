@@ -76,6 +76,9 @@ class Account:
 class Balance:
     balance_cents: int
     as_of: datetime  # the cloud's own time for this figure
+    # The newest ledger entry the figure includes (docs/cloud-api.md 7.3); None for an empty
+    # ledger or a cloud that does not say.
+    last_entry_id: str | None = None
 
 
 @dataclass(frozen=True)

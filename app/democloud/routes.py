@@ -63,7 +63,8 @@ def get_ledger(rt: Runtime, req: Request) -> Response:
         except ValueError as exc:
             raise bad_request("since must be an RFC 3339 timestamp with a time zone.") from exc
     with rt.db.read() as conn:
-        doc = ledger.page(conn, req.account_id, after_seq=after, since=since, limit=limit)
+        doc = ledger.page(conn, req.account_id, after_seq=after, since=since, limit=limit,
+                          upto_seq=rt.disruptions.ledger_upto())
     return json_response(200, doc)
 
 
@@ -211,6 +212,8 @@ def demo_scenario(rt: Runtime, req: Request, name: str) -> Response:
         return json_response(202, scenarios.coupon_bonus(rt, account_id, body))
     if name == "outage":
         return json_response(200, scenarios.start_outage(rt, body))
+    if name == "ledger-lag":
+        return json_response(200, scenarios.ledger_lag(rt, account_id, body))
     if name == "restore":
         return json_response(200, scenarios.restore(rt, account_id))
     if name == "expire-account":

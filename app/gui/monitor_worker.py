@@ -31,6 +31,7 @@ from app.core.forecast import Forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
+from app.core.sync import LEDGER_FOLLOW_UP_SECONDS
 from app.gui.refunds_view import RefundsWorker
 from app.gui.system_worker import SystemWorker
 from app.orchestration.job_path import JobFolders, job_folders
@@ -222,6 +223,8 @@ class MonitorWorker(QObject):
         self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
         if outcome.ok:
+            if outcome.ledger_behind:
+                return min(LEDGER_FOLLOW_UP_SECONDS, runtime.settings.refresh_interval_seconds)
             return runtime.settings.refresh_interval_seconds
         failures = runtime.cache.load_cache().health.consecutive_failures
         return self._backoff.delay(failures, self._rng, outcome.retry_after)

@@ -93,7 +93,9 @@ def account_from_json(body: dict[str, Any]) -> Account:
 
 
 def balance_from_json(body: dict[str, Any]) -> Balance:
-    return Balance(balance_cents=_int(body, "balance_cents"), as_of=_required_time(body, "as_of"))
+    last = body.get("last_entry_id")
+    return Balance(balance_cents=_int(body, "balance_cents"), as_of=_required_time(body, "as_of"),
+                   last_entry_id=str(last) if isinstance(last, str | int) and last != "" else None)
 
 
 def entry_from_json(body: dict[str, Any]) -> LedgerEntry:

@@ -67,6 +67,7 @@ MIGRATIONS = [
     );
     INSERT INTO cloud_contact(id) VALUES (1)
     """,
+    "ALTER TABLE cache_state ADD COLUMN ledger_behind INTEGER NOT NULL DEFAULT 0",
 ]
 
 
@@ -91,6 +92,7 @@ class CacheRepo:
                 failing_since=from_text(row["failing_since"]),
                 consecutive_failures=row["consecutive_failures"],
                 ledger_cursor=row["ledger_cursor"],
+                ledger_behind=bool(row["ledger_behind"]),
             ),
         )
 
@@ -108,16 +110,20 @@ class CacheRepo:
                 )
             conn.execute("UPDATE cache_state SET ledger_cursor = ? WHERE id = 1", (cursor,))
 
-    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime) -> None:
+    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime, *,
+                    ledger_behind: bool = False) -> None:
         with self._db.transaction() as conn:
             _contact(conn, confirmed_at, "sync", None, None)
             conn.execute(
                 "UPDATE cache_state SET account_json=?, balance_cents=?, cloud_as_of=?,"
                 " confirmed_at=?, last_attempt_at=?, last_error=NULL, last_error_kind=NULL,"
-                " failing_since=NULL, consecutive_failures=0 WHERE id = 1",
+                " failing_since=NULL, consecutive_failures=0, ledger_behind=? WHERE id = 1",
                 (_account_to_json(account), balance.balance_cents, to_text(balance.as_of),
-                 to_text(confirmed_at), to_text(confirmed_at)),
+                 to_text(confirmed_at), to_text(confirmed_at), int(ledger_behind)),
             )
+
+    def has_entry(self, entry_id: str) -> bool:
+        return bool(self._db.query("SELECT 1 FROM ledger_entries WHERE id = ?", (entry_id,)))
 
     def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None:
         with self._db.transaction() as conn:
