@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from app.core.model import Account, Balance, LedgerEntry
+from app.core.model import KNOWN_FEATURES, Account, Balance, FeatureInfo, LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class CachedState:
     balance_cents: int | None = None
     health: SyncHealth = field(default_factory=SyncHealth)
     contact: CloudContact = field(default_factory=CloudContact)
+    # The cloud's feature list as last read, else the contract's published one.
+    features: tuple[FeatureInfo, ...] = KNOWN_FEATURES
+    features_read_at: datetime | None = None
 
 
 class CacheStore(Protocol):
@@ -78,6 +81,8 @@ class CacheStore(Protocol):
                     ledger_behind: bool = False) -> None: ...
 
     def has_entry(self, entry_id: str) -> bool: ...
+
+    def commit_features(self, features: tuple[FeatureInfo, ...], at: datetime) -> None: ...
 
     def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None: ...
 

@@ -11,10 +11,12 @@ from typing import Any
 from app.adapters.store.db import Database, from_text, to_text
 from app.core.cache import CONTACT_FAILURES, CachedState, CloudContact, SyncHealth
 from app.core.model import (
+    KNOWN_FEATURES,
     Account,
     AccountStatus,
     Balance,
     EntryKind,
+    FeatureInfo,
     LedgerEntry,
     PaymentMethod,
     Plan,
@@ -68,6 +70,16 @@ MIGRATIONS = [
     INSERT INTO cloud_contact(id) VALUES (1)
     """,
     "ALTER TABLE cache_state ADD COLUMN ledger_behind INTEGER NOT NULL DEFAULT 0",
+    # The cloud's feature list (GET /v1/features) in its order, and when it was read.
+    """
+    CREATE TABLE features (
+        id TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        price_cents INTEGER
+    );
+    ALTER TABLE cache_state ADD COLUMN features_read_at TEXT
+    """,
 ]
 
 
@@ -79,8 +91,13 @@ class CacheRepo:
     def load_cache(self) -> CachedState:
         row = self._db.query("SELECT * FROM cache_state WHERE id = 1")[0]
         account = _account_from_json(row["account_json"]) if row["account_json"] else None
+        features = tuple(
+            FeatureInfo(r["id"], r["label"], r["price_cents"])
+            for r in self._db.query("SELECT * FROM features ORDER BY position"))
         return CachedState(
             account=account,
+            features=features or KNOWN_FEATURES,
+            features_read_at=from_text(row["features_read_at"]),
             contact=self.load_contact(),
             balance_cents=row["balance_cents"],
             health=SyncHealth(
@@ -121,6 +138,16 @@ class CacheRepo:
                 (_account_to_json(account), balance.balance_cents, to_text(balance.as_of),
                  to_text(confirmed_at), to_text(confirmed_at), int(ledger_behind)),
             )
+
+    def commit_features(self, features: tuple[FeatureInfo, ...], at: datetime) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM features")
+            conn.executemany(
+                "INSERT OR IGNORE INTO features(id, position, label, price_cents)"
+                " VALUES (?,?,?,?)",
+                [(f.id, n, f.label, f.price_cents) for n, f in enumerate(features)])
+            conn.execute("UPDATE cache_state SET features_read_at = ? WHERE id = 1",
+                         (to_text(at),))
 
     def has_entry(self, entry_id: str) -> bool:
         return bool(self._db.query("SELECT 1 FROM ledger_entries WHERE id = ?", (entry_id,)))
