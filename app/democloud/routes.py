@@ -79,8 +79,11 @@ def create_job(rt: Runtime, req: Request) -> Response:
     if media_type is None:
         raise ApiError(415, "unsupported_media_type", "Send the photo as image/jpeg or image/png.")
     booth_id = req.headers.get("X-Booth-Id")
-    if booth_id is not None and not 0 < len(booth_id) <= 64:
-        raise unprocessable("X-Booth-Id must be 1-64 characters.")
+    if booth_id is not None and not (0 < len(booth_id) <= 64 and booth_id.isascii()
+                                     and booth_id.isprintable()):
+        # Header bytes outside ASCII arrive as Latin-1 guesses: a client percent-encodes a
+        # name in another script (docs/cloud-api.md 7.6), so only printable ASCII is a name.
+        raise unprocessable("X-Booth-Id must be 1-64 printable ASCII characters.")
     with rt.in_flight.claim(req.account_id, "jobs", key):
         data = req.body.read_all(jobs.MAX_UPLOAD_BYTES)
         try:
