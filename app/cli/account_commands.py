@@ -110,6 +110,9 @@ def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> No
     note = clock_note(view)
     if note:
         print(f"Clock    {note}")
+    if view.ledger_behind:
+        print("History  the cloud's usage history is behind its balance (entries not listed "
+              "yet); the next refresh fills it in")
     for finding in found.findings:
         if finding.condition is not Condition.CURRENT:
             print(f"         {finding.line}")

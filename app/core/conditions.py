@@ -180,6 +180,11 @@ def _freshness(view: StatusView, now: datetime) -> Finding:
                else "not refreshed recently")
         return Finding(Condition.NOT_CURRENT, f"Not current since {since}: {why}",
                        view.last_error or "", key="not_current")
+    if view.ledger_behind:
+        # The figure is the cloud's and current; what lags is the history that explains it,
+        # so "current" alone would overstate what the monitor can vouch for.
+        return Finding(Condition.CURRENT, "Current balance; its usage history is still "
+                       "catching up (checking again in a few seconds)", key="current")
     return Finding(Condition.CURRENT, "Current: confirmed by the cloud", key="current")
 
 

@@ -31,6 +31,7 @@ from app.core.forecast import Forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
+from app.core.sync import LEDGER_FOLLOW_UP_SECONDS
 from app.gui.alert_worker import AlertWorker
 from app.gui.refunds_view import RefundsWorker
 from app.gui.system_worker import SystemWorker
@@ -232,6 +233,8 @@ class MonitorWorker(QObject):
         self.refunds.cycle()
         self.alerts.after_sync(outcome.ok)
         if outcome.ok:
+            if outcome.ledger_behind:
+                return min(LEDGER_FOLLOW_UP_SECONDS, runtime.settings.refresh_interval_seconds)
             return runtime.settings.refresh_interval_seconds
         failures = runtime.cache.load_cache().health.consecutive_failures
         return self._backoff.delay(failures, self._rng, outcome.retry_after)

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.model import FEATURE_LABELS, Feature
 from app.gui.alert_settings import PhoneAlertsPage
 from app.gui.monitor_worker import Snapshot
 from app.gui.screen_fit import place, scrolling
@@ -44,7 +43,6 @@ REFUND_CHANNELS = [("to the cloud's refund endpoint", "cloud"), ("by email to su
                    ("both", "both")]
 # Plain SMTP is not offered here: the claim carries the account email and the job history.
 SMTP_SECURITY = [("STARTTLS (port 587)", "starttls"), ("TLS (port 465)", "tls")]
-FEATURES = [(FEATURE_LABELS[f], f.value) for f in Feature]
 PREFERRED = QSize(580, 560)
 MINIMUM = QSize(440, 320)
 
@@ -97,8 +95,10 @@ class SettingsDialog(QDialog):
         self.smtp_from = QLineEdit(s.smtp_from)
         self.hot_folder = QLineEdit(s.hot_folder or self._defaults.get("hot", ""))
         self.output_folder = QLineEdit(s.output_folder or self._defaults.get("output", ""))
-        self.default_feature = _combo(FEATURES, s.default_feature)
-        self.folder_features = FolderFeatures(s.folder_features)
+        # The cloud's own list as last read (the contract's published one before that).
+        features = [(f.label, f.id) for f in snap.state.features]
+        self.default_feature = _combo(features, s.default_feature)
+        self.folder_features = FolderFeatures(s.folder_features, features)
         self.hold_on_slow_link = QCheckBox("Hold photos while the link is too slow "
                                            "(off: warn and send anyway)")
         self.hold_on_slow_link.setChecked(bool(s.hold_on_slow_link))
@@ -216,8 +216,10 @@ class SettingsDialog(QDialog):
 class FolderFeatures(QWidget):
     """Subfolders of the hot folder with their own AI feature, by feature name."""
 
-    def __init__(self, mapping: dict[str, str], parent: QWidget | None = None):
+    def __init__(self, mapping: dict[str, str], features: list[tuple[str, str]],
+                 parent: QWidget | None = None):
         super().__init__(parent)
+        self._features = features
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Subfolder", "AI feature"])
         self.table.verticalHeader().setVisible(False)
@@ -227,7 +229,7 @@ class FolderFeatures(QWidget):
         self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + 3 * rows
                                   + 4)
         add = QPushButton("Add")
-        add.clicked.connect(lambda: self.add_row("", Feature.AI_HEADSHOT.value))
+        add.clicked.connect(lambda: self.add_row("", features[0][1]))
         remove = QPushButton("Remove")
         remove.clicked.connect(self._remove_selected)
         buttons = QHBoxLayout()
@@ -238,7 +240,7 @@ class FolderFeatures(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
-        known = {f.value for f in Feature}
+        known = {fid for _, fid in features}
         for folder, feature in sorted(mapping.items()):
             if feature in known:
                 self.add_row(folder, feature)
@@ -247,7 +249,7 @@ class FolderFeatures(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         self.table.setItem(row, 0, QTableWidgetItem(folder))
-        self.table.setCellWidget(row, 1, _combo(FEATURES, feature))
+        self.table.setCellWidget(row, 1, _combo(self._features, feature))
 
     def mapping(self) -> dict[str, str]:
         out = {}

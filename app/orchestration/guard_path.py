@@ -83,9 +83,11 @@ class GuardPath:
         entries = self.guard.entries_in_order(now - DISPUTE_WINDOW - timedelta(days=1))
         books = Books(account=state.account, balance_cents=state.balance_cents, entries=entries,
                       payments=self.guard.payments(), coupons=self.guard.coupons())
-        seen = self.guard.first_seen(mismatch_key(books), now)
+        behind = state.health.ledger_behind
+        # The ten-minute wait starts once the history has caught up, not while it lags.
+        seen = self.guard.first_seen(None if behind else mismatch_key(books), now)
         return Books(books.account, books.balance_cents, entries, books.payments,
-                     books.coupons, seen)
+                     books.coupons, seen, ledger_behind=behind)
 
     def cycle(self, *, file_now: bool = False, read: bool = True) -> GuardReport:
         """After a sync: read the payment side, find the traps, file and follow up."""

@@ -30,6 +30,7 @@ from app import __version__
 from app.adapters.cloud.wire import (
     account_from_json,
     balance_from_json,
+    features_from_json,
     ledger_page_from_json,
 )
 from app.core.errors import (
@@ -43,7 +44,7 @@ from app.core.errors import (
     ProtocolError,
     RequestRejected,
 )
-from app.core.model import Account, Balance, LedgerPage
+from app.core.model import Account, Balance, FeatureInfo, LedgerPage
 from app.core.status import iso
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,15 @@ class HttpCloud:
 
     def get_balance(self) -> Balance:
         return balance_from_json(self.request_json("GET", "/v1/balance"))
+
+    def get_features(self) -> tuple[FeatureInfo, ...] | None:
+        """The cloud's AI features, or None when this cloud has no feature list (404)."""
+        try:
+            return features_from_json(self.request_json("GET", "/v1/features"))
+        except RequestRejected as error:
+            if error.status == 404:
+                return None
+            raise
 
     def get_ledger(self, *, cursor: str | None, since: datetime | None, limit: int) -> LedgerPage:
         params: dict[str, str | int] = {"limit": limit}
