@@ -87,6 +87,16 @@ def test_phone_alerts_from_settings_to_the_receiver(tray_app, qtbot, receiver, h
     written = every_byte(home) + logs
     assert SECRET_TOPIC.encode() not in written and DEAD_SECRET.encode() not in written
 
+    # Settings again: the stored ones are named, never shown; "Remove" forgets them.
+    app.open_settings()
+    page = app._dialog.phone
+    assert "JSON address 1, JSON address 2" in page.stored.text() and page.urls.text() == ""
+    page.remove.setChecked(True)
+    with qtbot.waitSignal(app.worker.settings_applied, timeout=10_000):
+        app._dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: app.snapshot.alert_targets == (), timeout=10_000)
+    assert not any(SECRET_TOPIC in v for v in memory_keyring.items.values())
+
 
 def test_the_tray_app_sends_one_link_down_and_one_link_back_per_outage(
         qtbot, qapp, home, memory_keyring, receiver):
