@@ -133,8 +133,8 @@ class AlertPath:
 
     def take(self, alerts: Iterable[Alert], now: datetime) -> list[str]:
         """Commit the phone-routed ones; returns each one's admission ('new', 'repeat',
-        'rate_limited'). Without a phone address nothing is queued: alerts would pile up for
-        an address that may never come."""
+        'rate_limited', 'unpaired'). Without a phone address nothing is queued: alerts would
+        pile up for an address that may never come."""
         routes = self.routes()
         wanted = [a for a in alerts if wants_phone(a, routes)]
         if not wanted or not self._may_have_targets():
@@ -143,6 +143,12 @@ class AlertPath:
         verdicts = []
         for alert in wanted:
             kind = kind_of(alert.key)
+            if kind == "link_back" and not self.repo.admitted(
+                    "offline:" + alert.key.partition(":")[2]):
+                # The phone hears of an outage as a pair or not at all: a "back" whose "down"
+                # it never got (routed to the tray, rate-limited) would be news of nothing.
+                verdicts.append("unpaired")
+                continue
             verdict = self.repo.add(alert, kind, routes[kind], booth, now)
             log.info("phone alert %s: %s", alert.key, verdict)
             verdicts.append(verdict)

@@ -96,3 +96,23 @@ def test_a_service_that_answers_500_keeps_the_alert_waiting(path, receiver):
     assert report.waiting == 1 and report.problems
     receiver.status = 200
     assert len(path.deliver(utc_now()).sent) == 1 and len(receiver.received) == 1
+
+
+def test_the_phone_hears_of_an_outage_as_a_pair_or_not_at_all(path, receiver):
+    now = utc_now()
+    since = "2026-05-01T19:00:00Z"
+    down = Alert(f"offline:{since}", "Cloud unreachable", "No contact.", lasting=True)
+    back = Alert(f"online:{since}", "Cloud reachable again", "Back after 5 min.", "info")
+    runtime = path.runtime
+    runtime.settings.alert_routes = {"link_down": {"to": "tray"}}
+    assert path.take([down], now) == []  # the tray's only
+    runtime.settings.alert_routes = {}
+    assert path.take([back], now) == ["unpaired"]  # no "back" without its "down"
+    assert path.recent() == []
+    again = Alert("offline:2026-05-01T20:00:00Z", "Cloud unreachable", "No contact.",
+                  lasting=True)
+    assert path.take([again], now) == ["new"]
+    assert path.take([Alert("online:2026-05-01T20:00:00Z", "Cloud reachable again", "Back.",
+                            "info")], now) == ["new"]
+    path.deliver(now)
+    assert receiver.titles() == ["Booth A: Cloud unreachable", "Booth A: Cloud reachable again"]

@@ -77,6 +77,11 @@ class AlertsRepo:
                  "rate limit" if dropped else ""))
         return verdict
 
+    def admitted(self, key: str) -> bool:
+        """Was this alert queued for the phone (not turned away by the rate limit)?"""
+        return bool(self._db.query("SELECT 1 FROM alert_outbox WHERE key = ? AND reason != ?"
+                                   " LIMIT 1", (key, "rate limit")))
+
     def take(self, owner: str, now: datetime, lease_seconds: float) -> list[OutboxAlert]:
         """Lease every waiting row no one else holds, oldest first (the order they happened)."""
         at = now.timestamp()
