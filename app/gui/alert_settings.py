@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.alert_routing import KINDS, Route, routes_from_setting, routes_to_setting
-from app.orchestration.alert_path import TestOutcome, split_urls
+from app.orchestration.alert_path import TestOutcome
+from app.orchestration.alert_targets import split_urls
 
 DESTINATIONS = [("Tray and phone", "both"), ("Tray only", "tray"), ("Phone only", "phone"),
                 ("Nowhere", "off")]

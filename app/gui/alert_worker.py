@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.core.alerts import Alert
 from app.core.errors import MonitorError
-from app.orchestration.alert_path import AlertPath, TestOutcome, save_targets
+from app.orchestration.alert_path import AlertPath, TestOutcome
+from app.orchestration.alert_targets import save_targets
 from app.runtime import utc_now
 
 log = logging.getLogger(__name__)

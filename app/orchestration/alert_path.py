@@ -3,16 +3,13 @@
 `take()` is called where alerts are raised (the monitor's sync, the refund cycle, the job
 notices); `deliver()` after each take, after every sync that reached the cloud (the link is
 back) and on the worker's retry timer while alerts wait. Both run on a worker thread, never the
-GUI's. The URLs are secrets: one keyring entry holds them, each with a random id that the
-outbox uses to remember which URL already has an alert (no URL, nor a hash of one, is stored).
+GUI's. The URLs themselves are kept by alert_targets.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +30,7 @@ from app.core.alert_routing import (
 )
 from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
 from app.core.errors import MonitorError, NotConfigured
+from app.orchestration.alert_targets import Target, load_targets
 
 if TYPE_CHECKING:
     from app.core.model import LedgerEntry
@@ -40,19 +38,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SECRET_NAME = "alert-urls"
 LEASE_SECONDS = 60.0  # longer than a few services' timeouts in a row
 
 
 class Sender(Protocol):
     def send(self, url: str, label: str, title: str, body: str, severity: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Target:
-    id: str
-    url: str
-    label: str  # "ntfy address 1": what messages may say
 
 
 @dataclass
@@ -68,37 +58,6 @@ class TestOutcome:
     label: str
     ok: bool
     message: str
-
-
-def split_urls(text: str) -> list[str]:
-    """Apprise's own convention: several URLs separated by spaces, commas or new lines."""
-    return [u for u in text.replace(",", " ").split() if u]
-
-
-def load_targets(runtime: Runtime) -> list[Target]:
-    raw = runtime.secrets.get(SECRET_NAME).value
-    try:
-        items = json.loads(raw) if raw else []
-    except ValueError:
-        log.warning("the stored alert addresses are unreadable; enter them again in Settings")
-        return []
-    targets = []
-    for n, item in enumerate(i for i in items if isinstance(i, dict)):
-        url, tid = str(item.get("url", "")), str(item.get("id", ""))
-        if url and tid:
-            register_secret(url)
-            targets.append(Target(tid, url, service_label(url, n + 1)))
-    return targets
-
-
-def save_targets(runtime: Runtime, urls: Sequence[str]) -> str:
-    """Store the URLs (replacing the list); a URL kept from before keeps its id, so alerts it
-    already has are not sent to it again. Returns where they went (keyring or the fallback)."""
-    for url in urls:
-        register_secret(url)
-    known = {t.url: t.id for t in load_targets(runtime)}
-    items = [{"id": known.get(u) or secrets.token_hex(6), "url": u} for u in dict.fromkeys(urls)]
-    return runtime.secrets.set(SECRET_NAME, json.dumps(items))
 
 
 class AlertPath:

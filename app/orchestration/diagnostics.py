@@ -37,7 +37,7 @@ from app.adapters.system.durable import make_private
 from app.adapters.system.logs import scrub
 from app.core.errors import MonitorError, StorageError
 from app.core.status import iso
-from app.orchestration.alert_path import load_targets
+from app.orchestration.alert_targets import load_targets
 from app.orchestration.refund_path import smtp_secret_name
 from app.runtime import Runtime, utc_now
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from app.orchestration.alert_path import AlertPath, save_targets
+from app.orchestration.alert_path import AlertPath
+from app.orchestration.alert_targets import save_targets
 from app.runtime import Options, Runtime
 
 SECRET_TOPIC = "s3cret-topic-4f9a"  # stands for the token every real alert URL carries

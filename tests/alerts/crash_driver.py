@@ -18,7 +18,8 @@ from typing import Any
 from app.adapters.notify.apprise_sender import AppriseSender
 from app.adapters.store.alerts_repo import AlertsRepo
 from app.core.alerts import Alert
-from app.orchestration.alert_path import AlertPath, load_targets, save_targets
+from app.orchestration.alert_path import AlertPath
+from app.orchestration.alert_targets import load_targets, save_targets
 from app.runtime import Options, Runtime, utc_now
 
 STEPS = [(AlertsRepo, "add"), (AlertsRepo, "take"), (AppriseSender, "send"),

@@ -11,7 +11,8 @@ import pytest
 from keyring.backends.null import Keyring as NullKeyring
 
 from app.core.alerts import Alert
-from app.orchestration.alert_path import AlertPath, save_targets
+from app.orchestration.alert_path import AlertPath
+from app.orchestration.alert_targets import save_targets
 from app.runtime import Options, Runtime, utc_now
 from tests.alerts.conftest import SECRET_TOPIC
 from tests.cli.support import run

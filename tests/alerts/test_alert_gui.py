@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.gui.main import MonitorApp
-from app.orchestration.alert_path import save_targets
+from app.orchestration.alert_targets import save_targets
 from app.runtime import Options, Runtime, paths_for
 from tests.alerts.conftest import SECRET_TOPIC, free_port
 

@@ -7,7 +7,7 @@ import json
 import zipfile
 
 from app.adapters.system.autostart import XdgAutostart
-from app.orchestration.alert_path import load_targets, save_targets
+from app.orchestration.alert_targets import load_targets, save_targets
 from app.orchestration.diagnostics import write_diagnostics
 from tests.alerts.conftest import SECRET_TOPIC
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from app.core.alerts import Alert
-from app.orchestration.alert_path import AlertPath, save_targets
+from app.orchestration.alert_path import AlertPath
+from app.orchestration.alert_targets import save_targets
 from app.runtime import utc_now
 from tests.refunds.conftest import SMTP_PASSWORD, mail_server  # noqa: F401 (a fixture)
 
