@@ -14,7 +14,7 @@ from app.core.alerts import Alert
 from app.orchestration.alert_path import AlertPath
 from app.orchestration.alert_targets import save_targets
 from app.runtime import Options, Runtime, utc_now
-from tests.alerts.conftest import SECRET_TOPIC
+from tests.alerts.conftest import SECRET_TOPIC, free_port
 from tests.cli.support import run
 
 
@@ -72,3 +72,17 @@ def test_alerts_without_an_address_says_where_to_set_one(home):
     line = run(home, "alerts", "test").one_line()
     assert line.endswith("Test alert not sent: no phone alert address is set. Add one in "
                          "Settings → Phone alerts.")
+
+
+def test_alerts_set_reads_the_urls_from_stdin_and_clear_forgets_them(home, receiver):
+    dead_ntfy = f"ntfy://127.0.0.1:{free_port()}/topic-x1"  # loopback: never the real ntfy.sh
+    done = run(home, "alerts", "set", stdin=f"{receiver.url}\n{dead_ntfy}\n")
+    assert done.code == 0, done
+    assert done.stdout.strip() == ("Stored (plaintext-file): JSON address 1, "
+                                   "ntfy address 2")
+    assert SECRET_TOPIC not in done.stdout + done.stderr
+    assert run(home, "alerts", "test").code == 1  # nothing listens for the ntfy one
+    assert len(receiver.received) == 1
+    assert run(home, "alerts", "set", stdin="").code == 2
+    assert run(home, "alerts", "clear").stdout.strip() == "No phone alert address is stored now."
+    assert "No phone alert address is set" in run(home, "alerts").stdout
