@@ -22,13 +22,11 @@ from app.runtime import utc_now
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = (15, 30, 60, 120, 300)
+RETRY_SECONDS = (15.0, 30.0, 60.0, 120.0, 300.0)
 
 
 class AlertWorker(QObject):
-    delivered = Signal(object)  # DeliveryReport
     test_done = Signal(object)  # list[TestOutcome]
-    problem = Signal(str, str)
 
     def __init__(self, make_path: Callable[[], AlertPath]):
         super().__init__()
@@ -36,6 +34,7 @@ class AlertWorker(QObject):
         self._path: AlertPath | None = None
         self._timer: QTimer | None = None
         self._failures = 0
+        self.retry_seconds = RETRY_SECONDS  # tests shorten it
 
     def path(self) -> AlertPath:
         if self._path is None:
@@ -60,19 +59,21 @@ class AlertWorker(QObject):
         except MonitorError as error:
             log.warning("phone alerts not relayed: %s", error)
             report = None
-        if report is not None:
-            self.delivered.emit(report)
         # Nothing waits, or nowhere to send it (no address set): no timer until the next take.
-        if report is not None and (not report.waiting or not self.path().targets()):
+        if report is not None and (not report.waiting or report.no_address):
             self._failures = 0
             return
-        delay = RETRY_SECONDS[min(self._failures, len(RETRY_SECONDS) - 1)]
+        delay = self.retry_seconds[min(self._failures, len(self.retry_seconds) - 1)]
         self._failures += 1
         if self._timer is None:
             self._timer = QTimer(self)
             self._timer.setSingleShot(True)
             self._timer.timeout.connect(self.deliver)
-        self._timer.start(delay * 1000)
+        self._timer.start(int(delay * 1000))
+
+    @property
+    def retrying(self) -> bool:
+        return self._timer is not None and self._timer.isActive()
 
     def after_sync(self, reached_cloud: bool) -> None:
         """The cloud answered: the link is back, so is the alert service most likely."""

@@ -29,7 +29,7 @@ from app.core.alert_routing import (
     wants_phone,
 )
 from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
-from app.core.errors import MonitorError, NotConfigured
+from app.core.errors import BadAlertAddress, MonitorError, NotConfigured
 from app.orchestration.alert_targets import Target, load_targets
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class DeliveryReport:
     sent: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     waiting: int = 0  # still in the outbox: the retry timer comes back for them
+    no_address: bool = False  # none is set: nothing to retry until one is
     problems: dict[str, str] = field(default_factory=dict)  # target label -> one line
 
 
@@ -120,12 +121,14 @@ class AlertPath:
 
     def deliver(self, now: datetime) -> DeliveryReport:
         report = DeliveryReport()
+        targets: list[Target] | None
         try:
             targets = self.targets()
         except MonitorError as error:  # the keyring is locked: keep them waiting
             report.problems["keyring"] = str(error)
-            targets = []
+            targets = None
         if not targets:
+            report.no_address = targets is not None
             report.waiting = self.repo.waiting_count()
             return report
         items = self.repo.take(self.owner, now, self.lease_seconds)
@@ -155,6 +158,12 @@ class AlertPath:
                 continue
             try:
                 self.sender.send(target.url, target.label, title, body, item.severity)
+            except BadAlertAddress as error:
+                # No retry makes Apprise understand it: the others must not wait for it.
+                # Settings' test and `alerts` say so.
+                failed.add(target.id)
+                report.problems[target.label] = str(error)
+                continue
             except MonitorError as error:
                 failed.add(target.id)
                 report.problems[target.label] = str(error)
