@@ -29,6 +29,7 @@ from app.adapters.system.paths import AppPaths, resolve_paths
 from app.adapters.system.secrets import SecretStore
 from app.adapters.system.settings_file import Settings, load_settings, save_settings
 from app.core.booth_identity import booth_id, booth_name
+from app.core.cloud_address import redact_url
 from app.core.errors import NotConfigured
 from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
 from app.core.status import StatusView, ViewSettings, build_view
@@ -202,7 +203,8 @@ class Runtime:
     # -- what the operator sees ----------------------------------------------------------------
 
     def view_settings(self) -> ViewSettings:
-        return ViewSettings(cloud_url=self.cloud_url,
+        # Shown and exported (status, the window, diagnostics): never a password in a URL.
+        return ViewSettings(cloud_url=redact_url(self.cloud_url),
                             low_balance_cents=self.settings.low_balance_cents)
 
     def view(self) -> StatusView:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.cloud_address import sends_token_in_clear
 from app.core.forecast import Forecast
 from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
 from app.core.money import dollars
@@ -38,6 +39,12 @@ def alerts_for(
     offline_after: timedelta = OFFLINE_NOTICE_AFTER,
 ) -> list[Alert]:
     found: list[Alert] = []
+    if sends_token_in_clear(view.cloud_url):
+        found.append(Alert(
+            key="unencrypted", title="Cloud connection not encrypted",
+            message="The API token and the photos cross the network in the clear: settings."
+            "json allows plain http://. Use an https:// address unless this network is yours "
+            "alone.", lasting=True))
     if view.low_balance and view.balance_cents is not None and view.as_of is not None:
         found.append(
             Alert(

@@ -35,6 +35,7 @@ from app.adapters.store.stats import store_statistics
 from app.adapters.system.autostart import Autostart, for_this_system
 from app.adapters.system.durable import make_private
 from app.adapters.system.logs import scrub
+from app.core.cloud_address import redact_url
 from app.core.errors import MonitorError, StorageError
 from app.core.status import iso
 from app.orchestration.alert_targets import load_targets
@@ -104,7 +105,7 @@ def about(runtime: Runtime, autostart: Autostart | None, qt_version: str | None,
         "profile": paths.profile or "real",
         "folders": {"config": str(paths.config_dir), "data": str(paths.data_dir),
                     "cache": str(paths.cache_dir), "logs": str(paths.log_dir)},
-        "cloud_url": runtime.cloud_url or None,
+        "cloud_url": redact_url(runtime.cloud_url) if runtime.cloud_url else None,
         "secrets": secret_note,
         "start_at_login": {"enabled": starts, "where": entry.where()},
         "made_at": iso(utc_now()),

@@ -14,7 +14,6 @@ Every answer's Date header also tells how far the booth's clock is from the clou
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,6 +32,7 @@ from app.adapters.cloud.wire import (
     features_from_json,
     ledger_page_from_json,
 )
+from app.core.cloud_address import is_loopback_host, redact_url
 from app.core.errors import (
     AuthFailed,
     CaptivePortal,
@@ -61,29 +61,6 @@ CLOCK_SAMPLE_MAX_RTT = 2.0
 
 class AnswerTooLarge(ProtocolError):
     """The answer exceeded what this kind of request can legitimately return."""
-
-
-def redact_url(url: str) -> str:
-    """The URL without any user name or password, for showing and storing."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_cloud_url(url: str, *, allow_insecure_http: bool = False) -> None:
