@@ -21,6 +21,10 @@ from app.core.alert_outbox import OutboxAlert
 from app.core.alert_routing import Route, admission
 from app.core.alerts import Alert
 
+# A night offline queues at most a few dozen (rate limits); a pass sends these, leased for
+# lease_seconds, and keeps SQLite's parameter count small.
+TAKE_AT_MOST = 100
+
 MIGRATIONS = [
     """
     CREATE TABLE alert_outbox (
@@ -82,13 +86,15 @@ class AlertsRepo:
         return bool(self._db.query("SELECT 1 FROM alert_outbox WHERE key = ? AND reason != ?"
                                    " LIMIT 1", (key, "rate limit")))
 
-    def take(self, owner: str, now: datetime, lease_seconds: float) -> list[OutboxAlert]:
-        """Lease every waiting row no one else holds, oldest first (the order they happened)."""
+    def take(self, owner: str, now: datetime, lease_seconds: float,
+             limit: int = TAKE_AT_MOST) -> list[OutboxAlert]:
+        """Lease the waiting rows no one else holds, oldest first (the order they happened);
+        at most `limit` per pass, the rest in the next (the retry timer comes back)."""
         at = now.timestamp()
         with self._db.transaction() as conn:
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM alert_outbox WHERE state = 'waiting' AND (lease_until IS NULL"
-                " OR lease_until <= ?) ORDER BY id", (at,))]
+                " OR lease_until <= ?) ORDER BY id LIMIT ?", (at, limit))]
             for item_id in ids:
                 conn.execute("UPDATE alert_outbox SET lease_owner = ?, lease_until = ?"
                              " WHERE id = ?", (owner, at + lease_seconds, item_id))
