@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME, APP_USER_MODEL_ID
 from app.adapters.system.windows_shell import set_app_user_model_id
+from app.core.alert_routing import routes_from_setting, wants_tray
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
 from app.gui.assets import app_icon, style_sheet
@@ -187,6 +188,9 @@ class MonitorApp(QObject):
             return
         self._dialog = SettingsDialog(self.snapshot, start_at_login=self.autostart_on)
         self._dialog.submitted.connect(self._settings.emit)
+        # "Send a test alert" runs on the worker's thread (a queued connection) and answers here.
+        self._dialog.phone.test_requested.connect(self.worker.alerts.send_test)
+        self.worker.alerts.test_done.connect(self._dialog.phone.show_test_result)
         self._dialog.show()
 
     def open_dashboard(self) -> None:
@@ -267,7 +271,9 @@ class MonitorApp(QObject):
 
     def _on_alert(self, alert: Alert) -> None:
         self.window.show_alert(alert)
-        if self.tray_available:
+        # Settings → Phone alerts can route a kind to the phone only, or below a severity nowhere.
+        routes = routes_from_setting(self.snapshot.settings.alert_routes if self.snapshot else {})
+        if self.tray_available and wants_tray(alert, routes):
             self.tray.notify(alert)
 
     def _on_problem(self, title: str, message: str) -> None:

@@ -1,6 +1,6 @@
-"""Settings: the cloud and its token, photos and the connection, refund claims.
+"""Settings: the cloud and its token, photos and the connection, refund claims, phone alerts.
 
-Three pages, each scrolling on its own, with Save and Cancel outside them: on a 1366 x 768
+Four pages, each scrolling on its own, with Save and Cancel outside them: on a 1366 x 768
 laptop at 150% the dialog gets about 450 logical pixels of height, less than the fields need.
 Fields show real values (the folders in use, feature names); secret fields never show what is
 stored, and leaving one empty keeps the one in the keyring.
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.alert_settings import PhoneAlertsPage
 from app.gui.monitor_worker import Snapshot
 from app.gui.screen_fit import place, scrolling
 
@@ -153,6 +154,9 @@ class SettingsDialog(QDialog):
         for title, form in (("Cloud", cloud), ("Photos and connection", photos),
                             ("Refund claims", refunds)):
             self.pages.addTab(_scrolling(form), title)
+        self.phone = PhoneAlertsPage(s.alert_routes, snap.alert_targets,
+                                     "" if snap.demo else snap.secret_note)
+        self.pages.addTab(scrolling(self.phone), "Phone alerts")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -187,6 +191,8 @@ class SettingsDialog(QDialog):
             "smtp_security": self.smtp_security.currentData(),
             "smtp_username": self.smtp_username.text().strip(),
             "smtp_from": self.smtp_from.text().strip(),
+            "alert_routes": self.phone.routes_setting(),
+            "alert_urls_cleared": self.phone.cleared(),  # not a setting: the worker pops it
         }
 
     def _folder(self, field: QLineEdit, name: str) -> str:
@@ -198,10 +204,12 @@ class SettingsDialog(QDialog):
 
     def _save(self) -> None:
         typed = {"token": self.token.text().strip(),
-                 "smtp_password": self.smtp_password.text()}
+                 "smtp_password": self.smtp_password.text(),
+                 "alert_urls": self.phone.typed_urls()}
         self.submitted.emit(self.changes(), {k: v for k, v in typed.items() if v})
         self.token.clear()
         self.smtp_password.clear()
+        self.phone.forget_typed()
         self.accept()
 
 

@@ -38,6 +38,7 @@ from app.adapters.system.logs import scrub
 from app.core.cloud_address import redact_url
 from app.core.errors import MonitorError, StorageError
 from app.core.status import iso
+from app.orchestration.alert_targets import load_targets
 from app.orchestration.refund_path import smtp_secret_name
 from app.runtime import Runtime, utc_now
 
@@ -142,6 +143,12 @@ def _secrets(runtime: Runtime) -> tuple[list[str], str]:
             sources.append(f"smtp password: {smtp.source}")
             if smtp.value:
                 found.append(smtp.value)
+        # Phone alert URLs (issue 13) carry their service's token: each, and each without its
+        # scheme (the part a person would paste elsewhere), is kept out.
+        urls = [t.url for t in load_targets(runtime)]
+        if urls:
+            sources.append(f"phone alert addresses: {len(urls)}")
+            found += urls + [u.split("://", 1)[-1] for u in urls if "://" in u]
     except MonitorError as error:
         sources.append(f"keyring not readable ({error}); logs were scrubbed when written")
     backend = runtime.secrets.describe()
