@@ -11,10 +11,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from app.core.account_guard import Trap
 from app.core.alerts import Alert
 from app.core.conditions import Assessment, Condition, link_line
 from app.core.job_notices import queue_line
 from app.core.jobs import QueueCounts
+from app.core.support_requests import SupportRequest
+from app.core.trap_line import countdown_line, trap_line
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
 from app.gui.queue_badge import badge_icon
@@ -46,10 +49,18 @@ def short(text: str, limit: int = MENU_LINE_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def tooltip_text(assessment: Assessment, queue: QueueCounts | None = None) -> str:
+def tooltip_text(assessment: Assessment, queue: QueueCounts | None = None,
+                 account: tuple[str, ...] = ()) -> str:
+    """`account`: the account guard's lines (the worst open trap, the plan's countdown),
+    after the state and before the queue: money at stake outranks photos waiting."""
     lines = [f"Booth credits {assessment.balance} {assessment.age}", assessment.words()]
+    lines += [line for line in account if line]
     if queue is not None and queue_line(queue):
         lines.append(queue_line(queue))
+    # Too long for Windows' tooltip: drop whole lines from the end rather than end on half a
+    # sentence; only the balance and the state are always there.
+    while len("\n".join(lines)) > TOOLTIP_MAX and len(lines) > 2:
+        lines.pop()
     text = "\n".join(lines)
     return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
 
@@ -70,6 +81,8 @@ class TrayController(QObject):
         super().__init__(parent)
         self._snapshot: Snapshot | None = None
         self._queue: QueueCounts | None = None
+        self._traps: list[Trap] = []
+        self._requests: list[SupportRequest] = []
         self.checking_link = False
         self.icon = QSystemTrayIcon(state_icon(Condition.NOT_CURRENT), self)
         self.menu = QMenu()
@@ -139,6 +152,20 @@ class TrayController(QObject):
         self._update_tooltip()
         self._update_texts()
 
+    def set_guard(self, traps: list[Trap], requests: list[SupportRequest]) -> None:
+        """The account guard's latest findings (after each sync)."""
+        self._traps, self._requests = list(traps), list(requests)
+        self._update_tooltip()
+
+    def account_lines(self) -> tuple[str, ...]:
+        """The worst open money trap and the plan's countdown ('' when none)."""
+        if self._snapshot is None:
+            return ()
+        now = utc_now()
+        view = self._snapshot.view()
+        return (trap_line(self._traps, self._requests, now),
+                countdown_line(view.account, view.balance_cents, now))
+
     def _update_tooltip(self) -> None:
         found = self.assessment()
         if found is None:
@@ -146,7 +173,7 @@ class TrayController(QObject):
         icon = (badge_icon(found.worst, self._queue) if self._queue is not None
                 else state_icon(found.worst))
         self.icon.setIcon(icon)
-        self.icon.setToolTip(tooltip_text(found, self._queue))
+        self.icon.setToolTip(tooltip_text(found, self._queue, self.account_lines()))
 
     def notify(self, alert: Alert) -> None:
         icon = {
