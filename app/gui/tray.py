@@ -43,6 +43,17 @@ DEMO_SCENARIOS = [
     ("API token revoked", "revoke-token", {}),
     ("Restore everything", "restore", {}),
 ]
+# The support article's money traps (issue 11), after a separator: each puts the demo account
+# into one trap; the 10-minute ones are backdated so the rule fires on the next sync.
+TRAP_SCENARIOS = [
+    ("Trap: lost purchase ($50 paid, never credited)", "lost-purchase", {"amount_cents": 5000}),
+    ("Trap: coupon not activated (Pro4Free)", "coupon-not-activated", {}),
+    ("Trap: unexplained deduction ($20)", "unexplained-deduction", {"amount_cents": 2000}),
+    ("Trap: plan expiring (6½ days, no renewal)", "plan-ending", {"days": 6.5}),
+    ("Trap: grace running out (2 days left)", "expire-account", {"grace_days": 2}),
+    ("Trap: grace over, account closed", "close-account", {}),
+    ("Busy night (other booths, speeding up)", "busy-night", {}),
+]
 
 
 def short(text: str, limit: int = MENU_LINE_MAX) -> str:
@@ -104,7 +115,11 @@ class TrayController(QObject):
         self._add("Open the cloud dashboard", self.dashboard_requested)
         self._add("Settings…", self.settings_requested)
         self.demo_menu = self.menu.addMenu("Demo")
-        for label, name, payload in DEMO_SCENARIOS:
+        for item in [*DEMO_SCENARIOS, None, *TRAP_SCENARIOS]:
+            if item is None:
+                self.demo_menu.addSeparator()
+                continue
+            label, name, payload = item
             action = self.demo_menu.addAction(label)
             action.triggered.connect(
                 lambda _=False, n=name, p=payload: self.demo_requested.emit(n, p)

@@ -134,3 +134,13 @@ def test_each_plan_reminder_is_shown_once_even_after_a_restart(app_side, cloud, 
     worker._path = None  # the relay keeps its own clock: a fresh guard at the new time
     alerts, _ = run_cycle(qtbot, view, worker, booth)
     assert [a.title for a in alerts] == ["2 days left"]
+
+
+def test_every_trap_in_the_demo_menu_is_a_scenario_the_demo_cloud_runs(cloud):
+    from app.gui.tray import TRAP_SCENARIOS
+
+    names = [name for _label, name, _payload in TRAP_SCENARIOS]
+    assert {"lost-purchase", "coupon-not-activated", "unexplained-deduction", "plan-ending",
+            "expire-account", "close-account", "busy-night"} == set(names)
+    for _label, name, payload in TRAP_SCENARIOS:
+        scenario(cloud, name, **payload)
