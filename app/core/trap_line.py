@@ -115,16 +115,17 @@ def plan_end(account: Account | None, now: datetime) -> tuple[datetime, bool] | 
 
 
 def countdown_line(account: Account | None, balance_cents: int | None, now: datetime) -> str:
-    """'Grace period: 12 days left, Pay-As-You-Go keeps $84' (during the grace period) or
-    'Plan ends in 6 days, Pay-As-You-Go keeps $84' (a plan that will not renew)."""
+    """'Grace: 12 days left; Pay-As-You-Go keeps $84' (during the grace period) or
+    'Plan ends in 6 days; Pay-As-You-Go keeps $84' (a plan that will not renew)."""
     found = plan_end(account, now)
     if found is None:
         return ""
     end, grace = found
-    keeps = f", Pay-As-You-Go keeps {money(balance_cents)}" if balance_cents else (
-        ", downgrade to Pay-As-You-Go")
+    # Short enough that the tooltip keeps it beside the balance, the state and a trap line.
+    keeps = f"; Pay-As-You-Go keeps {money(balance_cents)}" if balance_cents else (
+        "; downgrade to Pay-As-You-Go")
     left = time_left(end - now)
-    return (f"Grace period: {left} left{keeps}" if grace else f"Plan ends in {left}{keeps}")
+    return (f"Grace: {left} left{keeps}" if grace else f"Plan ends in {left}{keeps}")
 
 
 def time_left(span: timedelta) -> str:

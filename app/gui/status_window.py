@@ -174,9 +174,10 @@ class StatusWindow(QWidget):
         view = snap.view()
         found = snap.assess(self._queue)
         self.setWindowIcon(state_icon(found.worst))
+        # A forecast with no recent pace says nothing: the photos left from older history then.
+        ahead = snap.forecast.text(now) if snap.forecast else ""
         self.header.show_assessment(
-            found, forecast=snap.forecast.text(now) if snap.forecast else
-            photos_left_text(view.balance_cents, snap.recent, now),
+            found, forecast=ahead or photos_left_text(view.balance_cents, snap.recent, now),
             syncing=snap.syncing)
         self.refresh_button.setEnabled(not snap.syncing)
         self.account_page.show_view(view, now)

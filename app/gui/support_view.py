@@ -119,6 +119,7 @@ class GuardWorker(QObject):
         self._problems = report.problems
         new_problems, self._problem_keys = fresh_alerts(report.problems, self._problem_keys)
         for notice in [*notices, *report.notices, *new_problems]:
+            log.info("alert: %s: %s", notice.title, notice.message)  # the log tells it too
             self.alert.emit(notice)
         if waiting:
             self.wants_screenshot.emit(waiting)

@@ -26,6 +26,7 @@ from app.runtime import utc_now
 TOOLTIP_TICK_MS = 60_000
 # Windows cuts a tray tooltip at 127 characters; what matters most comes first.
 TOOLTIP_MAX = 127
+TOOLTIP_MIN_TAIL = 16  # fewer characters of a line than this say nothing
 MENU_LINE_MAX = 64
 NOTIFY_MS = 15_000
 MAX_STATUS_LINES = 5
@@ -68,9 +69,10 @@ def tooltip_text(assessment: Assessment, queue: QueueCounts | None = None,
     lines += [line for line in account if line]
     if queue is not None and queue_line(queue):
         lines.append(queue_line(queue))
-    # Too long for Windows' tooltip: drop whole lines from the end rather than end on half a
-    # sentence; only the balance and the state are always there.
-    while len("\n".join(lines)) > TOOLTIP_MAX and len(lines) > 2:
+    # Too long for Windows' tooltip: a last line of which only a few characters would show is
+    # dropped; the one that then ends it is cut short ("Account closed, $174.70 removed — supp…"
+    # still says what happened). The balance and the state are always there.
+    while len(lines) > 2 and len("\n".join(lines[:-1])) > TOOLTIP_MAX - TOOLTIP_MIN_TAIL:
         lines.pop()
     text = "\n".join(lines)
     return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"

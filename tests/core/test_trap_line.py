@@ -100,8 +100,8 @@ def test_explained_traps_and_reminders_make_no_trap_line():
 
 
 @pytest.mark.parametrize(("status", "days", "line"), [
-    (AccountStatus.EXPIRED, 12.5, "Grace period: 12 days left, Pay-As-You-Go keeps $84.70"),
-    (AccountStatus.SUSPENDED, 0.2, "Grace period: 4 h left, Pay-As-You-Go keeps $84.70"),
+    (AccountStatus.EXPIRED, 12.5, "Grace: 12 days left; Pay-As-You-Go keeps $84.70"),
+    (AccountStatus.SUSPENDED, 0.2, "Grace: 4 h left; Pay-As-You-Go keeps $84.70"),
     (AccountStatus.EXPIRED, -0.1, ""),  # over: the account closes, the restore request speaks
 ])
 def test_the_grace_period_counts_down(status, days, line):
@@ -112,8 +112,8 @@ def test_the_grace_period_counts_down(status, days, line):
 
 @pytest.mark.parametrize(("days", "line"), [
     (14.5, ""),  # before the first reminder
-    (14, "Plan ends in 14 days, Pay-As-You-Go keeps $84.70"),
-    (1.5, "Plan ends in 1 day 12 h, Pay-As-You-Go keeps $84.70"),
+    (14, "Plan ends in 14 days; Pay-As-You-Go keeps $84.70"),
+    (1.5, "Plan ends in 1 day 12 h; Pay-As-You-Go keeps $84.70"),
 ])
 def test_a_plan_that_will_not_renew_counts_down_from_the_first_reminder(days, line):
     acct = replace(ACCOUNT, renews_at=None, expires_at=NOW + timedelta(days=days))

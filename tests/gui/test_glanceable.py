@@ -144,7 +144,7 @@ def test_an_expired_plan_counts_down_and_stops_claiming_it_renews(booth, qtbot):
     view = agree(app, C.NEEDS_ATTENTION)
     assert "Plan expired: downgrade to Pay-As-You-Go by" in str(view["line"])
     # The tray's tooltip counts the grace period down, with the credit a downgrade keeps.
-    assert "Grace period: 29 days left, Pay-As-You-Go keeps $" in str(view["tooltip"])
+    assert "Grace: 29 days left; Pay-As-You-Go keeps $" in str(view["tooltip"])
     form = app.window.account_page.account_form
     labels = [form.itemAt(r, form.ItemRole.LabelRole).widget().text()
               for r in range(form.rowCount())]

@@ -40,3 +40,20 @@ def test_a_lost_purchase_reads_in_the_tray_until_it_is_credited(running, qtbot):
     # The trap's lasting alert leaves the list with the trap.
     qtbot.waitUntil(lambda: not any(a.alert.title == "Purchase not credited"
                                     for a in app.window.alerts.items), timeout=5_000)
+
+
+def test_the_tooltip_keeps_whole_lines_within_the_windows_limit():
+    from app.core.conditions import Assessment, Condition, Finding
+    from app.gui.tray import TOOLTIP_MAX, tooltip_text
+
+    found = Assessment((Finding(Condition.NEEDS_ATTENTION, "Plan expired"),
+                        Finding(Condition.CURRENT, "Current")), "$174.70",
+                       "as of 18:39, just now")
+    countdown = "Grace: 1 day 23 h left; Pay-As-You-Go keeps $174.70"
+    text = tooltip_text(found, None, ("", countdown))
+    assert text.endswith(countdown) and len(text) <= TOOLTIP_MAX
+    trap = "Account closed, $174.70 removed — support asked 18:39 (+1 more)"
+    text = tooltip_text(found, None, (trap, countdown))
+    # Too long for both: the line that does not fit is cut, the one after it left out.
+    assert text.endswith("…") and trap[:40] in text and countdown not in text
+    assert len(text) <= TOOLTIP_MAX
