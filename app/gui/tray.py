@@ -107,6 +107,7 @@ class TrayController(QObject):
         self._balance.triggered.connect(self.show_window_requested.emit)
         # One line per active condition, worst first, each with its own icon.
         self._status_lines = [self._line() for _ in range(MAX_STATUS_LINES)]
+        self._trap_line = self._line()  # the worst open money trap, as in the tooltip
         self._queue_line = self._line()
         self._link = self._line()
         self.menu.addSeparator()
@@ -173,6 +174,7 @@ class TrayController(QObject):
         """The account guard's latest findings (after each sync)."""
         self._traps, self._requests = list(traps), list(requests)
         self._update_tooltip()
+        self._update_texts()
 
     def account_lines(self) -> tuple[str, ...]:
         """The worst open money trap and the plan's countdown ('' when none)."""
@@ -201,7 +203,8 @@ class TrayController(QObject):
 
     def menu_lines(self) -> list[str]:
         """The visible status texts, top to bottom (what an operator reads)."""
-        actions = [self._balance, *self._status_lines, self._queue_line, self._link]
+        actions = [self._balance, *self._status_lines, self._trap_line, self._queue_line,
+                   self._link]
         return [a.text() for a in actions if a.isVisible()]
 
     def _update_texts(self) -> None:
@@ -215,6 +218,10 @@ class TrayController(QObject):
             if finding is not None:
                 action.setText(short(finding.line))
                 action.setIcon(state_icon(finding.condition))
+        trap = trap_line(self._traps, self._requests, utc_now())
+        self._trap_line.setText(short(trap))
+        self._trap_line.setToolTip(trap)
+        self._trap_line.setVisible(bool(trap))
         line = queue_line(self._queue) if self._queue is not None else ""
         self._queue_line.setText(line)
         self._queue_line.setVisible(bool(line))

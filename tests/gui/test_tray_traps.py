@@ -31,12 +31,16 @@ def test_a_lost_purchase_reads_in_the_tray_until_it_is_credited(running, qtbot):
     app._demo.emit("lost-purchase", {"amount_cents": 5000})
     qtbot.waitUntil(lambda: "Purchase $50 not credited — support asked "
                     in app.tray.icon.toolTip(), timeout=20_000)
+    app.tray._update_texts()  # what opening the menu does
+    assert any(line.startswith("Purchase $50 not credited") for line in app.tray.menu_lines())
     view = app.window.support_view
     assert view.table.rowCount() == 1
     assert any(a.alert.title == "Purchase not credited" for a in app.window.alerts.items)
     qtbot.waitUntil(lambda: "not credited" not in app.tray.icon.toolTip()
                     and view.table.item(0, 0).text() == "Settled", timeout=40_000)
     assert view.table.rowCount() == 1  # one request, ever
+    app.tray._update_texts()
+    assert not any("not credited" in line for line in app.tray.menu_lines())
     # The trap's lasting alert leaves the list with the trap.
     qtbot.waitUntil(lambda: not any(a.alert.title == "Purchase not credited"
                                     for a in app.window.alerts.items), timeout=5_000)
