@@ -102,10 +102,10 @@ class GuardWorker(QObject):
     def file_now(self) -> None:
         self._run(file_now=True)
 
-    def _run(self, *, file_now: bool) -> None:
+    def _run(self, *, file_now: bool, read: bool = True) -> None:
         try:
             path = self._guard()
-            report = path.cycle(file_now=file_now)
+            report = path.cycle(file_now=file_now, read=read)
             notices = path.new_notices(report.traps)
             waiting = [r.id for r in path.wanting_screenshot()]
         except MonitorError as error:
@@ -130,10 +130,14 @@ class GuardWorker(QObject):
         if not png:
             return
         try:
-            for request_id in request_ids:
-                self._guard().attach_screenshot(request_id, png)
+            attached = [r for r in request_ids if self._guard().attach_screenshot(r, png)]
         except MonitorError as error:
             log.warning("screenshot not attached: %s", error)
+            return
+        if attached:
+            # File the dispute now rather than at the next sync, a minute away (the payment
+            # side was read moments ago). Only after an attach: no loop when one fails.
+            self._run(file_now=False, read=False)
 
     @Slot()
     def settings_changed(self) -> None:

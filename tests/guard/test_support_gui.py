@@ -144,3 +144,48 @@ def test_every_trap_in_the_demo_menu_is_a_scenario_the_demo_cloud_runs(cloud):
             "expire-account", "close-account", "busy-night"} == set(names)
     for _label, name, payload in TRAP_SCENARIOS:
         scenario(cloud, name, **payload)
+
+
+def test_a_dispute_waits_for_the_balance_panel_then_goes_at_once(cloud, booths, qtbot):
+    """In the tray app a dispute holds for the picture of the balance; the app renders it as
+    soon as asked, and the dispute is filed right then, with the PNG, not a sync later."""
+    booth = booths(cloud.url)
+    booth.sync()
+    thread = QThread()
+    worker = GuardWorker(lambda: GuardPath(booth.runtime, screenshots=True))
+    worker.moveToThread(thread)
+    thread.start()
+    wire = Wire()
+    wire.cycle.connect(worker.cycle)
+    panel = QLabel("Balance $64.70")
+    qtbot.addWidget(panel)
+
+    asked: list[tuple[list[str], bool]] = []
+
+    class Shots(QObject):
+        """What MonitorApp does: render on the GUI thread (a QObject's method, so queued)."""
+
+        attach = Signal(object, object)
+
+        def render(self, ids: list[str]) -> None:
+            on_gui = QThread.currentThread() is QApplication.instance().thread()
+            asked.append((ids, on_gui))
+            self.attach.emit(ids, widget_png(panel))
+    shots = Shots()
+    shots.attach.connect(worker.attach_screenshot)
+    worker.wants_screenshot.connect(shots.render)
+    try:
+        scenario(cloud, "unexplained-deduction", amount_cents=2000)
+        booth.sync()
+        with qtbot.waitSignal(worker.loaded, timeout=15_000):
+            wire.cycle.emit()
+        qtbot.waitUntil(lambda: bool(asked), timeout=10_000)
+        path = GuardPath(booth.runtime)
+        qtbot.waitUntil(lambda: [r.status.value for r in path.requests()] == ["filed"],
+                        timeout=15_000)
+        (req,) = path.requests()
+        assert req.screenshot and req.screenshot.startswith(b"\x89PNG")
+        assert [on_gui for _ids, on_gui in asked] == [True]
+    finally:
+        thread.quit()
+        thread.wait(5000)
