@@ -93,7 +93,8 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
         print(f"Account  {trap.title}: {trap.message}")
     if requests["requests"]:
         by = ", ".join(f"{n} {s}" for s, n in dict(requests["by_status"]).items() if n)
-        print(f"Support  {requests['requests']} requests ({by}); `claims` lists them")
+        count = requests["requests"]
+        print(f"Support  {count} request{'s' if count != 1 else ''} ({by}); `claims` lists them")
 
 
 def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> None:

@@ -128,7 +128,7 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 key=f"grace:{acct.status.value}:{iso(acct.grace_ends_at)}",
                 title="Credits at risk: account grace period",
                 message=f"Plan {acct.status.value}. Unless you downgrade to Pay-As-You-Go by "
-                f"{acct.grace_ends_at.astimezone():%d %b} ({max(0, left.days)} days), the account "
+                f"{acct.grace_ends_at.astimezone():%d %b} ({_days(left.days)}), the account "
                 f"closes and {view.balance_text()} in credits is removed.",
                 severity="critical",
                 lasting=True,
@@ -193,3 +193,8 @@ def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
         message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
         f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",
         severity="critical", lasting=True)]
+
+
+def _days(n: int) -> str:
+    n = max(0, n)
+    return f"{n} day{'s' if n != 1 else ''}"

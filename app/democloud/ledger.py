@@ -243,11 +243,15 @@ def schedule(
     description: str,
     receipt: str | None = None,
     coupon_code: str | None = None,
+    feature: str | None = None,
+    job_id: str | None = None,
 ) -> None:
     conn.execute(
         "INSERT INTO scheduled_entries (account_id, due_at, timestamp, kind, amount_cents,"
-        " receipt, coupon_code, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (account_id, due_at, timestamp, kind, amount_cents, receipt, coupon_code, description),
+        " receipt, coupon_code, description, feature, job_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (account_id, due_at, timestamp, kind, amount_cents, receipt, coupon_code, description,
+         feature, job_id),
     )
 
 
@@ -256,6 +260,10 @@ def record_due(conn: sqlite3.Connection, now: float) -> float | None:
     for row in conn.execute(
         "SELECT * FROM scheduled_entries WHERE due_at <= ? ORDER BY due_at, id", (now,)
     ).fetchall():
+        conn.execute("DELETE FROM scheduled_entries WHERE id = ?", (row["id"],))
+        if row["kind"] in ("ai_run", "sms") and _balance(conn, row["account_id"]) < -row[
+                "amount_cents"]:
+            continue  # the other booth hits zero and pauses, like a real one
         record(
             conn,
             row["account_id"],
@@ -265,7 +273,14 @@ def record_due(conn: sqlite3.Connection, now: float) -> float | None:
             timestamp=row["timestamp"],
             receipt=row["receipt"],
             coupon_code=row["coupon_code"],
+            feature=row["feature"],
+            job_id=row["job_id"],
         )
-        conn.execute("DELETE FROM scheduled_entries WHERE id = ?", (row["id"],))
     (nxt,) = conn.execute("SELECT MIN(due_at) FROM scheduled_entries").fetchone()
     return nxt
+
+
+def _balance(conn: sqlite3.Connection, account_id: int) -> int:
+    (balance,) = conn.execute("SELECT balance_cents FROM accounts WHERE id = ?",
+                              (account_id,)).fetchone()
+    return int(balance)

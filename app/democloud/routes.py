@@ -231,6 +231,8 @@ def demo_scenario(rt: Runtime, req: Request, name: str) -> Response:
         return json_response(200, trap_scenarios.plan_ending(rt, account_id, body))
     if name == "close-account":
         return json_response(200, trap_scenarios.close_account(rt, account_id))
+    if name == "busy-night":
+        return json_response(202, trap_scenarios.busy_night(rt, account_id, body))
     if name == "revoke-token":
         rt.disruptions.revoke(req.token)
         return json_response(200, {"revoked": True})

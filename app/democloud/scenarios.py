@@ -196,6 +196,9 @@ def restore(rt: Runtime, account_id: int) -> dict[str, Any]:
     plan that was set to end (a closed account is support's business: a restore request)."""
     rt.disruptions.restore()
     with rt.db.tx() as conn:
+        # A busy night still running ends (a late purchase or bonus still arrives).
+        conn.execute("DELETE FROM scheduled_entries WHERE account_id = ? AND kind = 'ai_run'",
+                     (account_id,))
         row = accounts.get_row(conn, account_id)
         if row["status"] in ("expired", "suspended") or (
                 row["status"] == "active" and row["expires_at"] and not row["renews_at"]):

@@ -32,9 +32,11 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME, APP_USER_MODEL_ID
 from app.adapters.system.windows_shell import set_app_user_model_id
+from app.core.account_guard import Trap
 from app.core.alert_routing import routes_from_setting, wants_tray
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
+from app.core.support_requests import SupportRequest
 from app.gui.assets import app_icon, style_sheet
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
@@ -71,6 +73,7 @@ class MonitorApp(QObject):
     _summarize = Signal(object)
     _export_summary = Signal(str, object)
     _geometry = Signal(object)
+    _screenshot = Signal(object, object)  # request ids, PNG of the balance panel
 
     def __init__(self, app: QApplication, options: Options, *, tray_available: bool,
                  backoff: Backoff | None = None):
@@ -115,6 +118,7 @@ class MonitorApp(QObject):
         self.window.refunds_view.reload_requested.connect(refunds.reload)
         self.window.refunds_view.file_now_requested.connect(refunds.file_now)
         self.window.refunds_view.export_requested.connect(refunds.export_csv)
+        self._wire_guard()
         self.tray = TrayController(self)
         self.tray.refresh_requested.connect(self._refresh.emit)
         self.tray.show_window_requested.connect(self.show_window)
@@ -145,6 +149,28 @@ class MonitorApp(QObject):
         if not tray_available:
             # No tray (some Linux desktops, kiosk shells): the window is the app, closing quits.
             self.window.closed.connect(self.quit)
+
+    def _wire_guard(self) -> None:
+        """The account guard's worker to the Support requests tab, the tray and the alerts."""
+        guard, view = self.worker.guard, self.window.support_view
+        guard.loaded.connect(view.show_requests)
+        guard.loaded.connect(self._on_guard)
+        guard.alert.connect(self._on_alert)
+        guard.packet_written.connect(view.show_packet_result)
+        view.file_now_requested.connect(guard.file_now)
+        view.packet_requested.connect(guard.write_packet)
+        self._screenshot.connect(guard.attach_screenshot)
+        # A method of this GUI-thread object, not a lambda: the grab must run on this thread.
+        guard.wants_screenshot.connect(self._screenshot_for_guard)
+
+    def _screenshot_for_guard(self, request_ids: list[str]) -> None:
+        self._screenshot.emit(request_ids, self.window.support_view.balance_png())
+
+    def _on_guard(self, requests: list[SupportRequest], traps: list[Trap],
+                  _problems: list[Alert]) -> None:
+        self.tray.set_guard(traps, requests)
+        # A trap's alert is listed while the trap lasts and dropped once it is gone.
+        self.window.alerts.set_active("guard", {f"trap:{t.key}" for t in traps})
 
     def start(self) -> None:
         self.thread.start()

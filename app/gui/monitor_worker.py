@@ -34,8 +34,10 @@ from app.core.status import StatusView, ViewSettings, build_view
 from app.core.sync import LEDGER_FOLLOW_UP_SECONDS
 from app.gui.alert_worker import AlertWorker
 from app.gui.refunds_view import RefundsWorker
+from app.gui.support_view import GuardWorker
 from app.gui.system_worker import SystemWorker
 from app.orchestration.alert_path import AlertPath, raise_alerts
+from app.orchestration.guard_path import GuardPath
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
 from app.orchestration.summary_path import event_summary
@@ -110,6 +112,10 @@ class MonitorWorker(QObject):
         # the freshly synced ledger and must not race it for the store.
         self.refunds = RefundsWorker(lambda: RefundPath(self._require_runtime()))
         self.refunds.setParent(self)
+        # The account guard (issue 11) likewise: it reads the ledger the sync just wrote. The
+        # tray app renders the balance panel, so a dispute waits briefly for that picture.
+        self.guard = GuardWorker(lambda: GuardPath(self._require_runtime(), screenshots=True))
+        self.guard.setParent(self)
         # Start at login, diagnostics and first-run setup: same thread, same runtime.
         self.system = SystemWorker(self._require_runtime, self._settings_changed)
         self.system.setParent(self)
@@ -231,6 +237,7 @@ class MonitorWorker(QObject):
         self._syncing = False
         self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
+        self.guard.cycle()
         self.alerts.after_sync(outcome.ok)
         if outcome.ok:
             if outcome.ledger_behind:
@@ -322,6 +329,7 @@ class MonitorWorker(QObject):
         if self._runtime is not None:
             self._runtime.reset_cloud()
         self.refunds.settings_changed()
+        self.guard.settings_changed()
         self.settings_applied.emit()
         self._publish()
         self._schedule(0)

@@ -81,6 +81,9 @@ class SettingsDialog(QDialog):
         self.event_end.setDisplayFormat("HH:mm")
         ends = QTime.fromString(str(s.event_ends_at), "HH:mm")
         self.event_end.setTime(ends if ends.isValid() else QTime(23, 30))
+        self.event_end.setToolTip("The forecast warns when the shared balance runs out before "
+                                  "this time at the fleet's pace (the next such time from now; "
+                                  "23:30 unless set)")
         self.refund_channel = _combo(REFUND_CHANNELS, s.refund_channel)
         self.support_email = QLineEdit(s.support_email)
         self.smtp_host = QLineEdit(s.smtp_host)
