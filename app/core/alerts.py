@@ -182,13 +182,17 @@ def _parse(text: str) -> datetime | None:
 
 
 def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
-    """Credits that will not last until the event ends, at the fleet's pace (keyed by the
-    hour it runs out, so a faster night warns again)."""
+    """Credits that will not last until the event ends, at the fleet's pace. Keyed by the
+    event (the night it ends), not by when it runs out: a night that keeps speeding up moves
+    that hour again and again, and each move is not news. A new warning comes only after the
+    condition cleared (a top-up, a slower pace). The message carries the newest estimate; the
+    window refreshes a listed alert's words without notifying again."""
     if forecast is None or not forecast.before_end or forecast.runs_out_at is None:
         return []
     when = forecast.runs_out_at.astimezone().strftime("%H:%M")
+    event = forecast.event_end or forecast.runs_out_at
     return [Alert(
-        key=f"runs-out:{forecast.runs_out_at.astimezone():%Y-%m-%dT%H}",
+        key=f"runs-out:{event.astimezone():%Y-%m-%dT%H:%M}",
         title="Credits run out before the event ends",
         message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
         f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",

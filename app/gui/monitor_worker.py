@@ -36,7 +36,7 @@ from app.gui.alert_worker import AlertWorker
 from app.gui.refunds_view import RefundsWorker
 from app.gui.support_view import GuardWorker
 from app.gui.system_worker import SystemWorker
-from app.orchestration.alert_path import AlertPath, raise_alerts
+from app.orchestration.alert_path import AlertPath, current_alerts, raise_alerts
 from app.orchestration.guard_path import GuardPath
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
@@ -76,6 +76,7 @@ class Snapshot:
     window_geometry: list[int] | None = None  # where the operator left the window
     forecast: Forecast | None = None  # the shared balance at the fleet's recent pace
     alert_targets: tuple[str, ...] = ()  # phone alert URLs by label ("ntfy address 1")
+    lasting_alerts: tuple[Alert, ...] = ()  # their newest words (a forecast that moved)
 
     def view(self) -> StatusView:
         # Recomputed on every call so ages and staleness move on between syncs.
@@ -403,6 +404,7 @@ class MonitorWorker(QObject):
                 forecast=runtime.forecast(runtime.view(), now),
                 # The demo does not wake the OS keyring for this (see _secret_note).
                 alert_targets=self.alerts.labels(load=not self._options.demo),
+                lasting_alerts=tuple(a for a in current_alerts(runtime, [], now) if a.lasting),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))

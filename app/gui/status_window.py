@@ -115,6 +115,7 @@ class StatusWindow(QWidget):
             x, y, w, h = snap.window_geometry
             place(self, PREFERRED, MINIMUM, QRect(x, y, w, h))
         self.alerts.set_active("monitor", set(snap.alert_keys))
+        self.alerts.refresh(snap.lasting_alerts)
         self._render()
         self.account_page.show_entries(snap.recent)
 

@@ -205,6 +205,17 @@ class AlertPath:
         return self.repo.recent(limit)
 
 
+def current_alerts(runtime: Runtime, new_entries: Sequence[LedgerEntry],
+                   now: datetime) -> list[Alert]:
+    """Every alert the monitor's state calls for now, told or not (the Snapshot carries the
+    lasting ones, so the window's list shows a moved forecast's newest words)."""
+    view = runtime.view()
+    after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
+    found = alerts_for(view, list(new_entries), now, after)
+    found += forecast_alerts(runtime.forecast(view, now), now)
+    return found
+
+
 def raise_alerts(runtime: Runtime, path: AlertPath | None, new_entries: list[LedgerEntry],
                  now: datetime) -> list[Alert]:
     """The monitor's alerts after a sync (or a look between syncs): those new since the last
@@ -212,10 +223,7 @@ def raise_alerts(runtime: Runtime, path: AlertPath | None, new_entries: list[Led
     the active keys that say they were raised: a crash in between raises them again on the next
     start, and the outbox takes the repeat as the same alert (REPEAT_WINDOW)."""
     before = runtime.cache.active_alert_keys()
-    view = runtime.view()
-    after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
-    found = alerts_for(view, new_entries, now, after)
-    found += forecast_alerts(runtime.forecast(view, now), now)
+    found = current_alerts(runtime, new_entries, now)
     shown, active = fresh_alerts(found, before)
     shown += ended_alerts(before, active, now)
     if path is not None:
