@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.account_guard import REMINDER_DAYS
 from app.core.cloud_address import sends_token_in_clear
 from app.core.forecast import Forecast
 from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
@@ -121,7 +122,12 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 lasting=True,
             )
         )
-    if acct.status in (AccountStatus.EXPIRED, AccountStatus.SUSPENDED) and acct.grace_ends_at:
+    # A grace period with a reminder due (the last 14 days) is the account guard's to tell:
+    # its 14/7/3/1-day reminders say the same with the credit at risk, and entering a short
+    # grace period must not notify twice. A closed account is the guard's too: it files the
+    # restore request and says so, in one voice (app.core.trap_line.restore_line).
+    if acct.status in (AccountStatus.EXPIRED, AccountStatus.SUSPENDED) and acct.grace_ends_at \
+            and acct.grace_ends_at - now > timedelta(days=max(REMINDER_DAYS)):
         left = acct.grace_ends_at - now
         found.append(
             Alert(
@@ -130,17 +136,6 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 message=f"Plan {acct.status.value}. Unless you downgrade to Pay-As-You-Go by "
                 f"{acct.grace_ends_at.astimezone():%d %b} ({_days(left.days)}), the account "
                 f"closes and {view.balance_text()} in credits is removed.",
-                severity="critical",
-                lasting=True,
-            )
-        )
-    if acct.status is AccountStatus.CLOSED:
-        found.append(
-            Alert(
-                key="account-closed",
-                title="Account closed",
-                message="Contact support now: credits are sometimes restored if you act within "
-                "days.",
                 severity="critical",
                 lasting=True,
             )
