@@ -31,6 +31,7 @@ from app.core.alert_routing import (
 from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
 from app.core.errors import BadAlertAddress, MonitorError, NotConfigured
 from app.orchestration.alert_targets import Target, load_targets
+from app.orchestration.guard_path import guard_alert_keys
 
 if TYPE_CHECKING:
     from app.core.model import LedgerEntry
@@ -115,9 +116,11 @@ class AlertPath:
         return verdicts
 
     def active_keys(self) -> set[str]:
-        """Conditions that still hold: the monitor's (kept in the cache) and the queue's."""
+        """Conditions that still hold: the monitor's (kept in the cache), the queue's and the
+        account guard's traps (read from the store, so a trap notice waiting for the link is
+        sent while the trap lasts, and dropped once it is settled)."""
         return set(self.runtime.cache.active_alert_keys()) | queue_condition_keys(
-            JobsRepo(self.runtime.db).counts())
+            JobsRepo(self.runtime.db).counts()) | guard_alert_keys(self.runtime)
 
     def deliver(self, now: datetime) -> DeliveryReport:
         report = DeliveryReport()
