@@ -248,6 +248,7 @@ class MonitorWorker(QObject):
         self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
         self.guard.cycle()
+        self.alerts.catch_up()  # outcomes committed there whose phone copy a crash lost
         self.alerts.after_sync(outcome.ok)
         if outcome.ok:
             if outcome.ledger_behind:

@@ -30,6 +30,7 @@ from app.core.alert_routing import (
 )
 from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
 from app.core.errors import BadAlertAddress, MonitorError, NotConfigured
+from app.orchestration.alert_catch_up import settled_notices
 from app.orchestration.alert_targets import Target, load_targets
 from app.orchestration.guard_path import guard_alert_keys
 
@@ -114,6 +115,14 @@ class AlertPath:
             log.info("phone alert %s: %s", alert.key, verdict)
             verdicts.append(verdict)
         return verdicts
+
+    def catch_up(self, now: datetime) -> list[str]:
+        """Queue the recently settled claims' notices the outbox never saw (a crash between
+        a claim's commit and its notice's take): see alert_catch_up."""
+        found = settled_notices(self.runtime, now)
+        seen = self.repo.seen([a.key for a in found]) if found else set()
+        missing = [a for a in found if a.key not in seen]
+        return self.take(missing, now) if missing else []
 
     def active_keys(self) -> set[str]:
         """Conditions that still hold: the monitor's (kept in the cache), the queue's and the
