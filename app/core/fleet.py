@@ -281,8 +281,9 @@ class FleetView:
 class FleetModel:
     """What the subscriber has heard, booth by booth. Not thread-safe: its owner locks."""
 
-    def __init__(self, topics: Topics):
+    def __init__(self, topics: Topics, max_events: int = MAX_EVENTS):
         self.topics = topics
+        self._max_events = max_events
         self._booths: dict[str, _Booth] = {}
         self._events: list[BoothEvent] = []
         self._seen_events: dict[tuple[str, str], int] = {}  # (booth, origin) -> newest seq
@@ -326,7 +327,7 @@ class FleetModel:
         # and never show one twice (seqs only grow, so anything at or below is a copy).
         self._seen_events[key] = event.seq
         self._events.insert(0, event)
-        del self._events[MAX_EVENTS:]
+        del self._events[self._max_events:]
         return True
 
     def view(self, now: datetime, *, event_end: datetime | None = None) -> FleetView:

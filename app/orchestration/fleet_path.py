@@ -1,0 +1,316 @@
+"""The fleet path: this booth's state out through its durable outbox, every booth's in.
+
+Two threads, both blocking when idle: the link's (paho's network loop, in app.adapters.mqtt)
+and the pump, which sleeps on an event until someone asks for a new state (a snapshot of the
+tray, a job notice), an event is to be told, the link came up, or the heartbeat is due. The
+pump commits the state to the outbox first, then publishes what is unpublished; the broker's
+PUBACK for that row and seq is what marks it published. Callers on the GUI thread only set the
+event: they never wait on the store or the network.
+
+On every connect the booth says "online" (retained) and publishes its state afresh, so the
+retained copy is right even after a broker lost its database; the last will says "offline" for
+a booth that vanished without a word.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.adapters.mqtt.link import BROKER_BACKOFF, BrokerConfig, LinkState, MqttLink
+from app.adapters.store.fleet_outbox_repo import FleetOutbox
+from app.core.backoff import Backoff
+from app.core.fleet import (
+    HEARTBEAT,
+    MAX_EVENTS,
+    OFFLINE,
+    ONLINE,
+    BoothEvent,
+    BoothState,
+    FleetModel,
+    FleetView,
+    Topics,
+    account_segment,
+    topic_segment,
+)
+from app.runtime import Runtime, utc_now
+
+log = logging.getLogger(__name__)
+
+# A PUBACK can beat the publisher to the in-flight map (two threads); it is remembered this
+# long. Message ids wrap at 65535, so an old unmatched one (the "online" status's) must not
+# linger until a later row reuses its id.
+EARLY_ACK_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    broker: BrokerConfig
+    topics: Topics
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    configured: bool
+    broker: str = ""
+    connected: bool = False
+    last_error: str | None = None
+    next_attempt_in: float | None = None
+    waiting: int = 0  # outbox rows not acknowledged yet
+
+    def text(self) -> str:
+        if not self.configured:
+            return "Fleet view off: no MQTT broker is set in Settings."
+        if self.connected:
+            tail = f", {self.waiting} message(s) waiting" if self.waiting else ""
+            return f"Connected to {self.broker}{tail}."
+        why = f" ({self.last_error})" if self.last_error else ""
+        return f"Not connected to {self.broker}{why}; {self.waiting} message(s) kept to send."
+
+
+def mqtt_secret_name(host: str, username: str) -> str:
+    return f"mqtt:{username}@{host}"
+
+
+def fleet_config(runtime: Runtime, *, viewer_only: bool = False) -> FleetConfig | None:
+    """None while no broker is set. The account level is Settings' fleet account, else the
+    account email (Settings, else the cloud's): booths of one account must agree on it."""
+    s = runtime.settings
+    host = str(s.mqtt_host).strip()
+    if not host:
+        return None
+    state = runtime.cache.load_cache()
+    account = (str(s.mqtt_account).strip() or str(s.account_email).strip()
+               or (state.account.email if state.account else "") or "default")
+    topics = Topics(account_segment(account), topic_segment(runtime.booth_id))
+    username = str(s.mqtt_username).strip()
+    password = runtime.secrets.get(mqtt_secret_name(host, username)).value if username else None
+    client_id = f"bcm-{topics.account}-{topics.booth}"[:64]
+    if viewer_only:  # `fleet` on the command line: never take the tray app's session
+        client_id = f"{client_id[:48]}-cli-{random.randrange(16**6):06x}"
+    return FleetConfig(BrokerConfig(
+        host=host, port=int(s.mqtt_port), tls=bool(s.mqtt_tls), ca_file=str(s.mqtt_ca_file),
+        username=username, password=password, client_id=client_id,
+        # The tray keeps its session, so events sent while it was away wait for it.
+        clean_session=viewer_only), topics)
+
+
+def set_mqtt_password(runtime: Runtime, password: str) -> str:
+    from app.adapters.system.logs import register_secret
+
+    register_secret(password)
+    s = runtime.settings
+    return runtime.secrets.set(mqtt_secret_name(str(s.mqtt_host).strip(),
+                                                str(s.mqtt_username).strip()), password)
+
+
+class RuntimeStateSource:
+    """This booth's state as the tray shows it: the status view, the job counts, open claims,
+    the account's pace. Reads the shared store only (no network)."""
+
+    def __init__(self, runtime: Runtime):
+        from app.adapters.store.jobs_repo import JobsRepo
+        from app.adapters.store.refunds_repo import RefundsRepo
+
+        self._runtime = runtime
+        self._jobs = JobsRepo(runtime.db)
+        self._refunds = RefundsRepo(runtime.db)
+
+    def __call__(self) -> BoothState:
+        from app.core.bandwidth import Verdict
+        from app.core.conditions import SLOW_LINK_MEMORY
+        from app.core.jobs import JobState
+        from app.core.refunds import OPEN
+
+        runtime, now = self._runtime, utc_now()
+        view = runtime.view()
+        counts = self._jobs.counts()
+        probe = runtime.probe_history().latest_probe()
+        slow = (probe is not None and probe.verdict is Verdict.SLOW
+                and now - probe.measured_at <= SLOW_LINK_MEMORY)
+        link = ("offline" if view.offline else "slow" if slow
+                else "ok" if view.as_of is not None else "unknown")
+        forecast = runtime.forecast(view, now)
+        name = " ".join(str(runtime.settings.booth_name).split()) or socket.gethostname()
+        return BoothState(
+            booth=topic_segment(runtime.booth_id), name=name,
+            balance_cents=view.balance_cents, balance_as_of=view.as_of, link=link,
+            queued=counts.open, held=counts.count(JobState.HELD),
+            open_claims=len(self._refunds.claims(OPEN)),
+            cents_per_hour=forecast.cents_per_hour if forecast else None,
+            photos_left=forecast.photos_left if forecast else None)
+
+
+class FleetPath:
+    def __init__(self, outbox: FleetOutbox, config: FleetConfig,
+                 state_source: Callable[[], BoothState], *,
+                 on_change: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = utc_now,
+                 backoff: Backoff = BROKER_BACKOFF, rng: random.Random | None = None,
+                 heartbeat: timedelta = HEARTBEAT, publish: bool = True,
+                 max_events: int = MAX_EVENTS):
+        self.config = config
+        self.topics = config.topics
+        self._outbox = outbox
+        self._source = state_source
+        self._on_change = on_change
+        self._clock = clock
+        self._heartbeat = heartbeat.total_seconds()
+        self._publish = publish
+        self._lock = threading.Lock()  # the model, the in-flight map
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._model = FleetModel(config.topics, max_events)
+        self._inflight: dict[int, tuple[int, int]] = {}  # mid -> (row id, seq)
+        self._early: dict[int, float] = {}  # mid -> when: PUBACKs not mapped yet
+        self._events: deque[BoothEvent] = deque()
+        self._wake = threading.Event()
+        self._want_state = self._want_force = False
+        self._stop = threading.Event()
+        self._pump: threading.Thread | None = None
+        self.subscribed = threading.Event()
+        will = (self.topics.status, OFFLINE.encode()) if publish else None
+        self.link = MqttLink(config.broker, on_connect=self._connected,
+                             on_disconnect=lambda _why: self._on_change(),
+                             on_message=self._message, on_ack=self._acked, will=will,
+                             backoff=backoff, rng=rng)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._publish:
+            self._pump = threading.Thread(target=self._run, name="fleet-pump", daemon=True)
+            self._pump.start()
+        self.link.start()
+
+    def stop(self) -> None:
+        """Say offline ourselves (a clean stop sends no last will), then disconnect."""
+        self._stop.set()
+        self._wake.set()
+        if self._pump is not None:
+            self._pump.join(5)
+        if self._publish and self.link.connected:
+            self.link.publish(self.topics.status, OFFLINE.encode(), retain=True)
+        self.link.stop()
+
+    # -- what the app tells it (any thread; never blocks on disk or network) ----------------------
+
+    def state_changed(self, *, force: bool = False) -> None:
+        self._want_state = True
+        self._want_force = self._want_force or force
+        self._wake.set()
+
+    def event(self, kind: str, text: str) -> None:
+        self._events.append(BoothEvent(self.topics.booth, kind, text, at=self._clock()))
+        self._wake.set()
+
+    # -- what it tells the app -----------------------------------------------------------------
+
+    def view(self, now: datetime | None = None, *, event_end: datetime | None = None
+             ) -> FleetView:
+        with self._lock:
+            return self._model.view(now or self._clock(), event_end=event_end)
+
+    def status(self) -> FleetStatus:
+        state: LinkState = self.link.state
+        counts = self._outbox.counts() if self._publish else {}
+        return FleetStatus(True, self.config.broker.describe(), state.connected,
+                           state.last_error, state.next_attempt_in, sum(counts.values()))
+
+    # -- the pump thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.state_changed()  # the first state, committed even while the broker is away
+        next_beat = self._heartbeat
+        while not self._stop.is_set():
+            woke = self._wake.wait(next_beat)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if not woke:
+                self._want_state = self._want_force = True  # the heartbeat
+            try:
+                self._pump_once()
+            except Exception:  # a full disk or a bug must not end the fleet
+                log.exception("fleet state not published")
+            next_beat = self._heartbeat
+
+    def _pump_once(self) -> None:
+        now = self._clock()
+        if self._want_state:
+            force, self._want_state, self._want_force = self._want_force, False, False
+            self._outbox.put_state(self._source(), now, force=force)
+        while self._events:
+            self._outbox.put_event(self._events.popleft(), now)
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                flying = set(self._inflight.values())
+            for row in self._outbox.unpublished():
+                if (row.id, row.seq) in flying:
+                    continue  # paho re-sends it on reconnect, same message id
+                topic = self.topics.state if row.kind == "state" else self.topics.events
+                mid = self.link.publish(topic, row.payload, retain=row.kind == "state")
+                if mid is None:
+                    return  # not connected: the rows wait in the outbox
+                with self._lock:
+                    early = self._early.pop(mid, None) is not None
+                    if not early:
+                        self._inflight[mid] = (row.id, row.seq)
+                if early:
+                    self._outbox.published(row.id, row.seq, self._clock())
+
+    # -- link callbacks (the link's thread) ------------------------------------------------------
+
+    def _connected(self) -> None:
+        self.link.subscribe(self.topics.subscriptions)
+        self.subscribed.set()
+        if self._publish:
+            self.link.publish(self.topics.status, ONLINE.encode(), retain=True)
+            self.state_changed(force=True)
+        self._on_change()
+
+    def _message(self, topic: str, payload: bytes, _retained: bool) -> None:
+        with self._lock:
+            changed = self._model.receive(topic, payload, self._clock())
+        if changed:
+            self._on_change()
+
+    def _acked(self, mid: int) -> None:
+        with self._lock:
+            row = self._inflight.pop(mid, None)
+            if row is None:
+                now = time.monotonic()
+                self._early = {m: t for m, t in self._early.items()
+                               if now - t < EARLY_ACK_SECONDS}
+                self._early[mid] = now
+                return
+        self._outbox.published(row[0], row[1], self._clock())
+
+    # -- for the tests and diagnostics -----------------------------------------------------------
+
+    @property
+    def model(self) -> FleetModel:
+        return self._model
+
+
+def runtime_fleet(runtime: Runtime, *, on_change: Callable[[], None] = lambda: None
+                  ) -> FleetPath | None:
+    """The tray app's fleet path, or None while no broker is set."""
+    config = fleet_config(runtime)
+    if config is None:
+        return None
+    return FleetPath(FleetOutbox(runtime.db), config, RuntimeStateSource(runtime),
+                     on_change=on_change)
+
+
+__all__ = ["FleetConfig", "FleetPath", "FleetStatus", "fleet_config", "runtime_fleet",
+           "set_mqtt_password"]
