@@ -149,8 +149,8 @@ class RuntimeStateSource:
 
 
 class FleetPath:
-    def __init__(self, outbox: FleetOutbox, config: FleetConfig,
-                 state_source: Callable[[], BoothState], *,
+    def __init__(self, outbox: FleetOutbox | None, config: FleetConfig,
+                 state_source: Callable[[], BoothState] | None, *,
                  on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], datetime] = utc_now,
                  backoff: Backoff = BROKER_BACKOFF, rng: random.Random | None = None,
@@ -163,7 +163,9 @@ class FleetPath:
         self._on_change = on_change
         self._clock = clock
         self._heartbeat = heartbeat.total_seconds()
-        self._publish = publish
+        # Viewer only (`fleet` on the command line): no outbox, no state, no last will.
+        self._publish = publish and outbox is not None and state_source is not None
+        self.last_message_at: float | None = None  # time.monotonic() of the newest message
         self._lock = threading.Lock()  # the model, the in-flight map
         self._flush_lock = threading.Lock()  # one flush at a time
         self._model = FleetModel(config.topics, max_events)
@@ -175,7 +177,7 @@ class FleetPath:
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None
         self.subscribed = threading.Event()
-        will = (self.topics.status, OFFLINE.encode()) if publish else None
+        will = (self.topics.status, OFFLINE.encode()) if self._publish else None
         self.link = MqttLink(config.broker, on_connect=self._connected,
                              on_disconnect=lambda _why: self._on_change(),
                              on_message=self._message, on_ack=self._acked, will=will,
@@ -219,7 +221,7 @@ class FleetPath:
 
     def status(self) -> FleetStatus:
         state: LinkState = self.link.state
-        counts = self._outbox.counts() if self._publish else {}
+        counts = self._outbox.counts() if self._outbox is not None else {}
         return FleetStatus(True, self.config.broker.describe(), state.connected,
                            state.last_error, state.next_attempt_in, sum(counts.values()))
 
@@ -242,6 +244,7 @@ class FleetPath:
             next_beat = self._heartbeat
 
     def _pump_once(self) -> None:
+        assert self._outbox is not None and self._source is not None
         now = self._clock()
         if self._want_state:
             force, self._want_state, self._want_force = self._want_force, False, False
@@ -251,6 +254,7 @@ class FleetPath:
         self._flush()
 
     def _flush(self) -> None:
+        assert self._outbox is not None
         with self._flush_lock:
             with self._lock:
                 flying = set(self._inflight.values())
@@ -279,12 +283,15 @@ class FleetPath:
         self._on_change()
 
     def _message(self, topic: str, payload: bytes, _retained: bool) -> None:
+        self.last_message_at = time.monotonic()
         with self._lock:
             changed = self._model.receive(topic, payload, self._clock())
         if changed:
             self._on_change()
 
     def _acked(self, mid: int) -> None:
+        if self._outbox is None:
+            return
         with self._lock:
             row = self._inflight.pop(mid, None)
             if row is None:
