@@ -386,3 +386,18 @@ def fleet_forecast(balance_cents: int, as_of: datetime, cents_per_hour: float | 
 
 def with_envelope(state: BoothState, seq: int, origin: str, sent_at: datetime) -> BoothState:
     return replace(state, seq=seq, origin=origin, sent_at=sent_at)
+
+
+# Alerts of this booth that the rest of the fleet should see one by one (alert key prefix ->
+# event kind); the rest (low balance, offline...) is in the state already.
+EVENT_KINDS = {"held": "photo_held", "refund-filed": "claim_filed",
+               "refund-refunded": "claim_paid", "paused": "queue_paused", "stuck": "queue_stuck"}
+MAX_EVENT_TEXT = 200
+
+
+def event_for_alert(key: str, title: str, message: str) -> tuple[str, str] | None:
+    """(kind, text) for an alert worth telling the fleet, else None."""
+    kind = EVENT_KINDS.get(key.split(":", 1)[0])
+    if kind is None:
+        return None
+    return kind, f"{title}: {message}"[:MAX_EVENT_TEXT]

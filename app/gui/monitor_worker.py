@@ -33,6 +33,7 @@ from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
 from app.gui.refunds_view import RefundsWorker
 from app.gui.system_worker import SystemWorker
+from app.orchestration.fleet_path import set_mqtt_password
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
 from app.orchestration.summary_path import event_summary
@@ -271,7 +272,8 @@ class MonitorWorker(QObject):
 
     @Slot(object, object)
     def apply_settings(self, changes: dict[str, Any], secrets: dict[str, str]) -> None:
-        """`secrets` holds only what the operator typed anew: "token", "smtp_password"."""
+        """`secrets` holds only what the operator typed anew: "token", "smtp_password",
+        "mqtt_password"."""
         runtime = self._runtime
         if runtime is None:
             return
@@ -288,6 +290,9 @@ class MonitorWorker(QObject):
             if secrets.get("smtp_password"):
                 where = set_smtp_password(runtime, secrets["smtp_password"])
                 log.info("SMTP password saved (%s)", where)
+            if secrets.get("mqtt_password"):
+                where = set_mqtt_password(runtime, secrets["mqtt_password"])
+                log.info("MQTT broker password saved (%s)", where)
         except MonitorError as error:
             self.problem.emit("Settings not saved", str(error))
             return

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import FEATURE_LABELS, Feature
+from app.gui.fleet_settings import FleetSettings
 from app.gui.monitor_worker import Snapshot
 from app.gui.screen_fit import place, scrolling
 
@@ -49,7 +50,7 @@ MINIMUM = QSize(440, 320)
 
 
 class SettingsDialog(QDialog):
-    # (changed settings fields, {"token": ..., "smtp_password": ...} for secrets typed anew)
+    # (changed settings fields, {"token", "smtp_password", "mqtt_password"}: secrets typed anew)
     submitted = Signal(object, object)
 
     def __init__(self, snap: Snapshot, start_at_login: bool | None = None):
@@ -149,9 +150,10 @@ class SettingsDialog(QDialog):
         refunds.addRow("SMTP password", self.smtp_password)
         refunds.addRow("Send as", self.smtp_from)
 
+        self.fleet = FleetSettings(s)
         self.pages = QTabWidget()
         for title, form in (("Cloud", cloud), ("Photos and connection", photos),
-                            ("Refund claims", refunds)):
+                            ("Refund claims", refunds), ("Fleet", self.fleet.form)):
             self.pages.addTab(_scrolling(form), title)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -187,6 +189,7 @@ class SettingsDialog(QDialog):
             "smtp_security": self.smtp_security.currentData(),
             "smtp_username": self.smtp_username.text().strip(),
             "smtp_from": self.smtp_from.text().strip(),
+            **self.fleet.changes(),
         }
 
     def _folder(self, field: QLineEdit, name: str) -> str:
@@ -198,10 +201,12 @@ class SettingsDialog(QDialog):
 
     def _save(self) -> None:
         typed = {"token": self.token.text().strip(),
-                 "smtp_password": self.smtp_password.text()}
+                 "smtp_password": self.smtp_password.text(),
+                 "mqtt_password": self.fleet.password.text()}
         self.submitted.emit(self.changes(), {k: v for k, v in typed.items() if v})
         self.token.clear()
         self.smtp_password.clear()
+        self.fleet.password.clear()
         self.accept()
 
 

@@ -17,6 +17,7 @@ from app.core.fleet import (
     decode_state,
     encode_event,
     encode_state,
+    event_for_alert,
     fleet_forecast,
     topic_segment,
 )
@@ -187,3 +188,14 @@ def test_no_pace_no_forecast_and_the_view_carries_it():
     doc = model.view(NOW, event_end=NOW + timedelta(hours=1)).to_json()
     assert doc["forecast"]["cents_per_hour"] == 600.0
     assert doc["booths"][0]["held"] == 1 and doc["balance_from"] == "a"
+
+
+@pytest.mark.parametrize("key, kind", [
+    ("held", "photo_held"), ("refund-filed:cloud:c1,c2", "claim_filed"),
+    ("refund-refunded:c1", "claim_paid"), ("paused:credits", "queue_paused"),
+    ("stuck", "queue_stuck"), ("low-balance", None), ("offline:sync", None), ("", None),
+])
+def test_which_alerts_the_fleet_hears_about(key, kind):
+    got = event_for_alert(key, "Title", "x" * 300)
+    assert (got[0] if got else None) == kind
+    assert got is None or len(got[1]) == 200

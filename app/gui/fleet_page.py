@@ -1,0 +1,101 @@
+"""The Fleet tab: every booth of the account, the shared balance once, the fleet's pace.
+
+Drawn from a FleetView the fleet worker built; this widget only renders it (ages move on with
+a slow tick, like the rest of the window).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.fleet import FleetView
+from app.core.fleet_text import COLUMNS, balance_line, pace_line, row_cells, summary_line
+from app.core.status import clock_text
+from app.orchestration.fleet_path import FleetStatus
+from app.runtime import utc_now
+
+TICK_MS = 30_000
+EVENTS_SHOWN = 5
+MUTED = QColor("#6b7079")
+WARN = QColor("#c05a00")
+
+
+class FleetPage(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self._view: FleetView | None = None
+        self._status: FleetStatus | None = None
+        self.connection = QLabel("Fleet view off: no MQTT broker is set in Settings.")
+        self.connection.setObjectName("fleetConnection")
+        self.connection.setWordWrap(True)
+        self.summary = QLabel("")
+        self.balance = QLabel("")
+        self.balance.setObjectName("fleetBalance")
+        self.pace = QLabel("")
+        for label in (self.summary, self.balance, self.pace):
+            label.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.events = QLabel("")
+        self.events.setWordWrap(True)
+        self.events.setTextFormat(Qt.TextFormat.PlainText)
+        layout = QVBoxLayout(self)
+        for widget in (self.connection, self.summary, self.balance, self.pace):
+            layout.addWidget(widget)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.events)
+        self._tick = QTimer(self)
+        self._tick.setInterval(TICK_MS)
+        self._tick.timeout.connect(self._render)
+        self._tick.start()
+
+    def show_fleet(self, view: FleetView | None, status: FleetStatus) -> None:
+        self._view, self._status = view, status
+        self._render()
+
+    def _render(self) -> None:
+        status, view = self._status, self._view
+        if status is None:
+            return
+        self.connection.setText(status.text())
+        now = utc_now()
+        if view is None or not status.configured:
+            for label in (self.summary, self.balance, self.pace, self.events):
+                label.setText("")
+            self.table.setRowCount(0)
+            return
+        self.summary.setText(f"Account {view.account}: {summary_line(view)}")
+        self.balance.setText(balance_line(view, now))
+        self.pace.setText(pace_line(view, now))
+        self.table.setRowCount(len(view.rows))
+        for r, row in enumerate(view.rows):
+            for c, text in enumerate(row_cells(row, now)):
+                item = QTableWidgetItem(text)
+                if c >= 4:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                if row.online is False or row.silent:
+                    item.setForeground(MUTED)
+                elif (c == 3 and row.link != "ok") or (c == 5 and row.held):
+                    item.setForeground(WARN)
+                self.table.setItem(r, c, item)
+        names = {row.booth: row.name for row in view.rows}
+        lines = [f"{clock_text(e.at, now) if e.at else ''}  {names.get(e.booth, e.booth)}: "
+                 f"{e.text}" for e in view.events[:EVENTS_SHOWN]]
+        self.events.setText("Recent in the fleet:\n" + "\n".join(lines) if lines else "")
