@@ -330,6 +330,11 @@ class FleetModel:
         del self._events[self._max_events:]
         return True
 
+    def events(self) -> list[BoothEvent]:
+        """Newest first by when they happened (a reconnect delivers them in any order)."""
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        return sorted(self._events, key=lambda e: (e.at or epoch, e.seq), reverse=True)
+
     def view(self, now: datetime, *, event_end: datetime | None = None) -> FleetView:
         rows = [_row(booth, entry, now) for booth, entry in sorted(self._booths.items())
                 if entry.state is not None or entry.status is not None]
@@ -340,7 +345,7 @@ class FleetModel:
         best = max(fresh, key=lambda pair: (pair[0].balance_as_of, pair[0].seq), default=None)
         if best is None:
             return FleetView(self.topics.account, rows, None, None, None, None, None,
-                             list(self._events), self.duplicates)
+                             self.events(), self.duplicates)
         state, booth = best
         as_of = state.balance_as_of
         assert as_of is not None and state.balance_cents is not None
@@ -349,7 +354,7 @@ class FleetModel:
             max(0.0, (now - as_of).total_seconds()), booth,
             fleet_forecast(state.balance_cents, as_of, state.cents_per_hour, state.photos_left,
                            now, event_end),
-            list(self._events), self.duplicates)
+            self.events(), self.duplicates)
 
 
 def _row(booth: str, entry: _Booth, now: datetime) -> FleetRow:

@@ -25,7 +25,7 @@ from app.orchestration.fleet_path import FleetStatus
 from app.runtime import utc_now
 
 TICK_MS = 30_000
-EVENTS_SHOWN = 5
+EVENTS_SHOWN = 3
 MUTED = QColor("#6b7079")
 WARN = QColor("#c05a00")
 
@@ -55,11 +55,13 @@ class FleetPage(QWidget):
         self.events = QLabel("")
         self.events.setWordWrap(True)
         self.events.setTextFormat(Qt.TextFormat.PlainText)
+        self.events.setObjectName("fleetEvents")
+        # The facts first and the newest events above the table: at 1366 x 768 and 150% the
+        # page has room for about eight rows, and a held photo must not hide below them.
         layout = QVBoxLayout(self)
-        for widget in (self.connection, self.summary, self.balance, self.pace):
+        for widget in (self.connection, self.summary, self.balance, self.pace, self.events):
             layout.addWidget(widget)
         layout.addWidget(self.table, 1)
-        layout.addWidget(self.events)
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._render)
@@ -80,7 +82,7 @@ class FleetPage(QWidget):
                 label.setText("")
             self.table.setRowCount(0)
             return
-        self.summary.setText(f"Account {view.account}: {summary_line(view)}")
+        self.summary.setText(f"{summary_line(view)} (account {view.account})")
         self.balance.setText(balance_line(view, now))
         self.pace.setText(pace_line(view, now))
         self.table.setRowCount(len(view.rows))
@@ -98,4 +100,5 @@ class FleetPage(QWidget):
         names = {row.booth: row.name for row in view.rows}
         lines = [f"{clock_text(e.at, now) if e.at else ''}  {names.get(e.booth, e.booth)}: "
                  f"{e.text}" for e in view.events[:EVENTS_SHOWN]]
-        self.events.setText("Recent in the fleet:\n" + "\n".join(lines) if lines else "")
+        self.events.setText("\n".join(lines))
+        self.events.setVisible(bool(lines))
