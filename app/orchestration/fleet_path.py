@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 # long. Message ids wrap at 65535, so an old unmatched one (the "online" status's) must not
 # linger until a later row reuses its id.
 EARLY_ACK_SECONDS = 30.0
+# At most one state this often: a busy booth's queue moves with every photo, and each state
+# goes to every booth of the account; the newest one within the gap is the one sent.
+STATE_MIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ class FleetPath:
                  on_change: Callable[[], None] = lambda: None,
                  clock: Callable[[], datetime] = utc_now,
                  backoff: Backoff = BROKER_BACKOFF, rng: random.Random | None = None,
-                 heartbeat: timedelta = HEARTBEAT, publish: bool = True,
+                 heartbeat: timedelta = HEARTBEAT, min_interval: float = STATE_MIN_SECONDS,
+                 publish: bool = True,
                  max_events: int = MAX_EVENTS):
         self.config = config
         self.topics = config.topics
@@ -163,6 +167,7 @@ class FleetPath:
         self._on_change = on_change
         self._clock = clock
         self._heartbeat = heartbeat.total_seconds()
+        self._min_interval = min_interval
         # Viewer only (`fleet` on the command line): no outbox, no state, no last will.
         self._publish = publish and outbox is not None and state_source is not None
         self.last_message_at: float | None = None  # time.monotonic() of the newest message
@@ -229,29 +234,43 @@ class FleetPath:
 
     def _run(self) -> None:
         self.state_changed()  # the first state, committed even while the broker is away
-        next_beat = self._heartbeat
+        last_state = -self._min_interval  # time.monotonic() of the last state put
+        last_beat = time.monotonic()  # ... of the last state that got a new seq
         while not self._stop.is_set():
-            woke = self._wake.wait(next_beat)
-            self._wake.clear()
+            now = time.monotonic()
+            timeout = last_beat + self._heartbeat - now
+            if self._want_state:
+                timeout = min(timeout, last_state + self._min_interval - now)
+            if timeout > 0:
+                self._wake.wait(timeout)
+            self._wake.clear()  # the flags below say what is wanted, read after this
             if self._stop.is_set():
                 break
-            if not woke:
-                self._want_state = self._want_force = True  # the heartbeat
+            now = time.monotonic()
+            if now >= last_beat + self._heartbeat:
+                self._want_state = self._want_force = True
+            put = self._want_state and now >= last_state + self._min_interval
             try:
-                self._pump_once()
+                if self._pump_once(put_state=put):
+                    last_beat = now
             except Exception:  # a full disk or a bug must not end the fleet
                 log.exception("fleet state not published")
-            next_beat = self._heartbeat
+            if put:
+                last_state = now
 
-    def _pump_once(self) -> None:
+    def _pump_once(self, *, put_state: bool) -> bool:
+        """Commit what is wanted, then publish what waits; True when a new state seq was
+        committed (the heartbeat counts from there)."""
         assert self._outbox is not None and self._source is not None
         now = self._clock()
-        if self._want_state:
+        seq = None
+        if put_state:
             force, self._want_state, self._want_force = self._want_force, False, False
-            self._outbox.put_state(self._source(), now, force=force)
+            seq = self._outbox.put_state(self._source(), now, force=force)
         while self._events:
             self._outbox.put_event(self._events.popleft(), now)
         self._flush()
+        return seq is not None
 
     def _flush(self) -> None:
         assert self._outbox is not None

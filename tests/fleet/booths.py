@@ -36,7 +36,8 @@ class SimBooth:
                                 cents_per_hour=900.0)
         self.path = FleetPath(self.outbox, config(port, account, booth, **kw),  # type: ignore[arg-type]
                               lambda: replace(self.state), backoff=FAST,
-                              rng=random.Random(seed), max_events=10_000)
+                              rng=random.Random(seed), max_events=10_000,
+                              min_interval=0.2)
 
     def change(self, **fields: object) -> None:
         self.state = replace(self.state, **fields)  # type: ignore[arg-type]
