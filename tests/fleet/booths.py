@@ -20,10 +20,11 @@ FAST = Backoff(base=0.5, cap=2.0, floor=0.1)
 
 
 def config(port: int, account: str, booth: str, *, clean: bool = False, user: str = "",
-           password: str | None = None) -> FleetConfig:
-    return FleetConfig(BrokerConfig(host="127.0.0.1", port=port, client_id=f"bcm-{account}-{booth}",
-                                    clean_session=clean, username=user, password=password),
-                       Topics(account, booth))
+           password: str | None = None, tls: bool = False, ca_file: str = "") -> FleetConfig:
+    return FleetConfig(BrokerConfig(host="127.0.0.1", port=port,
+                                    client_id=f"bcm-{account}-{booth}", clean_session=clean,
+                                    username=user, password=password, tls=tls,
+                                    ca_file=ca_file), Topics(account, booth))
 
 
 class SimBooth:

@@ -40,7 +40,7 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.05) -> None:
 
 class Broker:
     def __init__(self, folder: Path, *, users: dict[str, str] | None = None,
-                 acl: str | None = None):
+                 acl: str | None = None, tls: bool = False):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -55,6 +55,17 @@ class Broker:
             import pwd
 
             lines.append(f"user {pwd.getpwuid(os.getuid()).pw_name}")
+        self.ca_file: Path | None = None
+        if tls:
+            # A certificate from a test CA the booth is told to trust (Settings: CA file).
+            import trustme
+
+            ca = trustme.CA()
+            cert = ca.issue_cert("127.0.0.1", "localhost")
+            cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+            self.ca_file = folder / "ca.pem"
+            ca.cert_pem.write_to_path(str(self.ca_file))
+            lines += [f"certfile {folder / 'server.pem'}", f"keyfile {folder / 'server.pem'}"]
         if users:
             pw = folder / "passwd"
             pw.write_text("")

@@ -111,3 +111,35 @@ def test_fleet_with_a_wrong_password_fails_in_one_line(home: Path, memory_keyrin
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Could not reach the fleet broker" in err[0]
     assert "refused" in err[0].lower() or "not authori" in err[0].lower()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Broker]:
+    reason = mosquitto_missing()
+    if reason:
+        pytest.skip(reason)
+    b = Broker(tmp_path / "tls-broker", tls=True)
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_tls_with_the_brokers_ca_works_and_without_it_is_refused(tmp_path: Path,
+                                                                 tls_broker: Broker):
+    ca = str(tls_broker.ca_file)
+    booth = SimBooth(tmp_path, tls_broker.port, ACCOUNT, "tls-booth", tls=True, ca_file=ca)
+    viewer = SimBooth(tmp_path, tls_broker.port, ACCOUNT, "tls-viewer", tls=True, ca_file=ca)
+    untrusting = SimBooth(tmp_path, tls_broker.port, ACCOUNT, "no-ca", tls=True)
+    try:
+        for b in (booth, viewer, untrusting):
+            b.path.start()
+        wait_for(lambda: "tls-booth" in {r.booth for r in viewer.path.view().rows}
+                 and booth.waiting() == 0, 20, "the state over TLS")
+        wait_for(lambda: untrusting.path.link.state.last_error is not None, 20,
+                 "the untrusted certificate's refusal")
+        assert "certificate not trusted" in str(untrusting.path.link.state.last_error)
+        assert untrusting.path.link.connects == 0 and untrusting.waiting() == 1
+        assert "no-ca" not in {r.booth for r in viewer.path.view().rows}
+    finally:
+        for b in (booth, viewer, untrusting):
+            b.close()
