@@ -76,7 +76,13 @@ class Topics:
     @property
     def subscriptions(self) -> list[str]:
         """Only this account's prefix, one level each: never '#' at the root."""
-        return [f"{self.prefix}/+/state", f"{self.prefix}/+/status", f"{self.prefix}/+/events"]
+        return [self.states, f"{self.prefix}/+/status", f"{self.prefix}/+/events"]
+
+    @property
+    def states(self) -> str:
+        """Every booth's state: the bulk of the traffic, so subscribed only while someone
+        looks (the retained copies give the whole fleet the moment one subscribes)."""
+        return f"{self.prefix}/+/state"
 
     def parse(self, topic: str) -> tuple[str, str] | None:
         """(booth, kind) for a topic of this account, else None (another account's topic
@@ -110,10 +116,12 @@ class BoothState:
     schema: int = SCHEMA
 
     def content(self) -> dict[str, Any]:
-        """What the booth says, without the envelope: two states with equal content need not
-        both be sent (the heartbeat aside)."""
+        """What is news in this state: two states with the same content need not both be
+        sent. Left out with the envelope: the balance's time and the pace, which move with
+        every sync even when nothing else did; they go out with the next news or the
+        heartbeat (with fifty booths on random phases, some booth's copy is always fresh)."""
         doc = _state_doc(self)
-        for key in ("seq", "o", "t"):
+        for key in ("seq", "o", "t", "asof", "cph", "pl"):
             doc.pop(key, None)
         return doc
 

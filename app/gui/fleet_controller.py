@@ -40,6 +40,7 @@ class FleetWorker(QObject):
         self._fleet: FleetPath | None = None
         self._redraw: QTimer | None = None
         self._status_timer: QTimer | None = None
+        self._watch = False
 
     @Slot()
     def start(self) -> None:
@@ -55,7 +56,8 @@ class FleetWorker(QObject):
             self._status_timer.start()
         try:
             self._runtime = Runtime(self._options)
-            self._fleet = runtime_fleet(self._runtime, on_change=self._poke.emit)
+            self._fleet = runtime_fleet(self._runtime, on_change=self._poke.emit,
+                                        watch=self._watch)
         except MonitorError as error:
             log.warning("fleet view not started: %s", error)
             host = self._runtime.settings.mqtt_host if self._runtime else ""
@@ -84,6 +86,12 @@ class FleetWorker(QObject):
     def state_changed(self) -> None:
         if self._fleet is not None:
             self._fleet.state_changed()
+
+    @Slot(bool)
+    def watch(self, on: bool) -> None:
+        self._watch = on
+        if self._fleet is not None:
+            self._fleet.watch(on)
 
     @Slot(str, str, str)
     def alert(self, key: str, title: str, message: str) -> None:
@@ -121,6 +129,7 @@ class FleetController(QObject):
     _restart = Signal()
     _state = Signal()
     _alert = Signal(str, str, str)
+    _watch = Signal(bool)
 
     def __init__(self, options: Options, page: FleetPage):
         super().__init__()
@@ -132,7 +141,9 @@ class FleetController(QObject):
         self._restart.connect(self.worker.restart)
         self._state.connect(self.worker.state_changed)
         self._alert.connect(self.worker.alert)
+        self._watch.connect(self.worker.watch)
         self.worker.changed.connect(page.show_fleet)
+        page.watched.connect(self._watch.emit)
 
     def start(self) -> None:
         self.thread.start()

@@ -6,8 +6,8 @@ a slow tick, like the rest of the window).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -31,6 +31,9 @@ WARN = QColor("#c05a00")
 
 
 class FleetPage(QWidget):
+    # On screen or not: every booth's state is only received while someone looks at them.
+    watched = Signal(bool)
+
     def __init__(self) -> None:
         super().__init__()
         self._view: FleetView | None = None
@@ -66,6 +69,14 @@ class FleetPage(QWidget):
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._render)
         self._tick.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.watched.emit(True)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.watched.emit(False)
 
     def show_fleet(self, view: FleetView | None, status: FleetStatus) -> None:
         self._view, self._status = view, status

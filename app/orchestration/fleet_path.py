@@ -158,7 +158,7 @@ class FleetPath:
                  clock: Callable[[], datetime] = utc_now,
                  backoff: Backoff = BROKER_BACKOFF, rng: random.Random | None = None,
                  heartbeat: timedelta = HEARTBEAT, min_interval: float = STATE_MIN_SECONDS,
-                 publish: bool = True,
+                 publish: bool = True, watch: bool = True,
                  max_events: int = MAX_EVENTS):
         self.config = config
         self.topics = config.topics
@@ -182,6 +182,9 @@ class FleetPath:
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None
         self.subscribed = threading.Event()
+        # Every booth's state is received only while watched (the Fleet tab is on screen, or
+        # `fleet` runs): status and events, small and rare, always.
+        self._watching = watch
         will = (self.topics.status, OFFLINE.encode()) if self._publish else None
         self.link = MqttLink(config.broker, on_connect=self._connected,
                              on_disconnect=lambda _why: self._on_change(),
@@ -293,8 +296,22 @@ class FleetPath:
 
     # -- link callbacks (the link's thread) ------------------------------------------------------
 
+    def watch(self, on: bool) -> None:
+        """Receive every booth's state (on) or stop (off); any thread."""
+        if on == self._watching:
+            return
+        self._watching = on
+        if self.link.connected:
+            (self.link.subscribe if on else self.link.unsubscribe)([self.topics.states])
+
+    @property
+    def watching(self) -> bool:
+        return self._watching
+
     def _connected(self) -> None:
-        self.link.subscribe(self.topics.subscriptions)
+        wanted = [t for t in self.topics.subscriptions
+                  if self._watching or t != self.topics.states]
+        self.link.subscribe(wanted)
         self.subscribed.set()
         if self._publish:
             self.link.publish(self.topics.status, ONLINE.encode(), retain=True)
@@ -328,14 +345,14 @@ class FleetPath:
         return self._model
 
 
-def runtime_fleet(runtime: Runtime, *, on_change: Callable[[], None] = lambda: None
-                  ) -> FleetPath | None:
+def runtime_fleet(runtime: Runtime, *, on_change: Callable[[], None] = lambda: None,
+                  watch: bool = False) -> FleetPath | None:
     """The tray app's fleet path, or None while no broker is set."""
     config = fleet_config(runtime)
     if config is None:
         return None
     return FleetPath(FleetOutbox(runtime.db), config, RuntimeStateSource(runtime),
-                     on_change=on_change)
+                     on_change=on_change, watch=watch)
 
 
 __all__ = ["FleetConfig", "FleetPath", "FleetStatus", "fleet_config", "runtime_fleet",

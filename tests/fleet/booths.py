@@ -29,7 +29,7 @@ def config(port: int, account: str, booth: str, *, clean: bool = False, user: st
 
 class SimBooth:
     def __init__(self, folder: Path, port: int, account: str, booth: str, seed: int = 0,
-                 **kw: object):
+                 watch: bool = True, **kw: object):
         self.db = Database(folder / f"{booth}.sqlite3")
         self.outbox = FleetOutbox(self.db)
         self.state = BoothState(booth=booth, name=booth.replace("-", " ").title(),
@@ -38,7 +38,7 @@ class SimBooth:
         self.path = FleetPath(self.outbox, config(port, account, booth, **kw),  # type: ignore[arg-type]
                               lambda: replace(self.state), backoff=FAST,
                               rng=random.Random(seed), max_events=10_000,
-                              min_interval=0.2)
+                              min_interval=0.2, watch=watch)
 
     def change(self, **fields: object) -> None:
         self.state = replace(self.state, **fields)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from app.gui.main import MonitorApp
 from app.orchestration.fleet_path import FleetStatus
 from app.runtime import Options, paths_for, utc_now
 from tests.fleet.booths import SimBooth
-from tests.fleet.broker import Broker
+from tests.fleet.broker import Broker, wait_for
 
 ACCOUNT = "demo_fleet"
 
@@ -65,9 +65,25 @@ def fleet_monitor(qtbot, qapp, home: Path, memory_keyring, broker: Broker):
 def test_another_booths_held_photos_show_in_this_booths_fleet_tab(
         fleet_monitor, qtbot, tmp_path: Path, broker: Broker):
     page = fleet_monitor.window.fleet_page
+    window = fleet_monitor.window
     other = SimBooth(tmp_path, broker.port, ACCOUNT, "booth-b")
     other.path.start()
+
+    def b_row() -> list[str] | None:
+        for r in range(page.table.rowCount()):
+            if page.table.item(r, 0).text() == "Booth B":
+                return cells(page, r)
+        return None
+
     try:
+        wait_for(lambda: other.waiting() == 0, 20, "booth B's first state at the broker")
+        # Not looking at the Fleet tab: no booth's state is received, only the small status
+        # (so booth B is a row with its topic name and nothing else yet).
+        qtbot.waitUntil(lambda: any(page.table.item(r, 0).text() == "booth-b"
+                                    for r in range(page.table.rowCount())), timeout=20_000)
+        assert not page.isVisible() and b_row() is None
+        window.tabs.setCurrentIndex(next(i for i in range(window.tabs.count())
+                                         if window.tabs.tabText(i) == "Fleet"))
         # This booth's own row comes from its own store, with the demo cloud's balance.
         qtbot.waitUntil(lambda: any(
             page.table.item(r, 0).text() == "Front desk"
@@ -75,12 +91,6 @@ def test_another_booths_held_photos_show_in_this_booths_fleet_tab(
             for r in range(page.table.rowCount())), timeout=20_000)
         other.change(held=2, queued=5)
         other.path.event("photo_held", "IMG_0042.jpg held: the link is slow")
-
-        def b_row() -> list[str] | None:
-            for r in range(page.table.rowCount()):
-                if page.table.item(r, 0).text() == "Booth B":
-                    return cells(page, r)
-            return None
 
         qtbot.waitUntil(lambda: (b_row() or [""] * 7)[5] == "2", timeout=10_000)
         assert b_row()[4] == "5"  # type: ignore[index]

@@ -78,3 +78,11 @@ def test_published_events_are_pruned_after_two_days(tmp_path: Path):
     box.published(row.id, row.seq, NOW)
     assert box.prune(NOW + timedelta(days=1)) == 0
     assert box.prune(NOW + timedelta(days=3)) == 1
+
+
+def test_a_newer_balance_time_or_pace_alone_is_not_news(tmp_path: Path):
+    box = FleetOutbox(Database(tmp_path / "s.sqlite3"))
+    box.put_state(S, NOW)
+    later = NOW + timedelta(minutes=1)
+    assert box.put_state(replace(S, balance_as_of=later, cents_per_hour=99.0), later) is None
+    assert box.put_state(replace(S, balance_cents=990, balance_as_of=later), later) == 2

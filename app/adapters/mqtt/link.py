@@ -136,7 +136,12 @@ class MqttLink:
         return info.mid if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else None
 
     def subscribe(self, topics: list[str]) -> None:
-        self._client.subscribe([(t, 1) for t in topics])
+        if topics:
+            self._client.subscribe([(t, 1) for t in topics])
+
+    def unsubscribe(self, topics: list[str]) -> None:
+        if topics:
+            self._client.unsubscribe(topics)
 
     # -- the thread ----------------------------------------------------------------------------
 
