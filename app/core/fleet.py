@@ -305,6 +305,8 @@ class FleetModel:
             self.foreign += 1
             return False
         booth, kind = where
+        if not payload and kind != "events":
+            return self._forget(booth, kind)
         entry = self._booths.setdefault(booth, _Booth())
         if kind == "status":
             word = payload.decode("utf-8", "replace").strip()
@@ -336,6 +338,19 @@ class FleetModel:
         self._seen_events[key] = event.seq
         self._events.insert(0, event)
         del self._events[self._max_events:]
+        return True
+
+    def _forget(self, booth: str, kind: str) -> bool:
+        """An empty retained message: the booth retired that topic (renamed, moved)."""
+        entry = self._booths.get(booth)
+        if entry is None:
+            return False
+        if kind == "state":
+            entry.state = None
+        else:
+            entry.status = None
+        if entry.state is None and entry.status is None:
+            del self._booths[booth]
         return True
 
     def events(self) -> list[BoothEvent]:

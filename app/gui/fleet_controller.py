@@ -13,12 +13,13 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from app.adapters.system.settings_file import load_settings
 from app.core.alerts import Alert
 from app.core.errors import MonitorError
 from app.core.fleet import event_for_alert
 from app.core.forecast import default_event_end
 from app.gui.fleet_page import FleetPage
-from app.orchestration.fleet_path import FleetPath, FleetStatus, runtime_fleet
+from app.orchestration.fleet_path import FleetPath, FleetStatus, fleet_config, runtime_fleet
 from app.runtime import Options, Runtime, utc_now
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,21 @@ class FleetWorker(QObject):
 
     @Slot()
     def restart(self) -> None:
-        """Settings changed: the broker, the account or the booth's name may be new."""
+        """Settings changed: the broker, the account or the booth's name may be new. A booth
+        that moved to new topics clears its old retained ones, or every fleet would keep a
+        ghost row under its old name."""
+        old = self._fleet
+        new = None
+        if old is not None and self._runtime is not None:
+            try:
+                self._runtime.settings = load_settings(self._runtime.paths.settings_file)
+                new = fleet_config(self._runtime)
+            except MonitorError as error:
+                log.warning("fleet settings not read: %s", error)
+        if old is not None and (new is None or new.topics != old.topics
+                                or new.broker.host != old.config.broker.host):
+            old.retire()
+            self._fleet = None
         self._close()
         self.start()
 

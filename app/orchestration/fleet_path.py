@@ -199,15 +199,23 @@ class FleetPath:
             self._pump.start()
         self.link.start()
 
-    def stop(self) -> None:
-        """Say offline ourselves (a clean stop sends no last will), then disconnect."""
+    def stop(self, *, retire: bool = False) -> None:
+        """Say offline ourselves (a clean stop sends no last will), then disconnect. Retiring
+        (the booth was renamed or moved to another broker or account) removes its retained
+        state and status instead: an empty retained message deletes one."""
         self._stop.set()
         self._wake.set()
         if self._pump is not None:
             self._pump.join(5)
         if self._publish and self.link.connected:
-            self.link.publish(self.topics.status, OFFLINE.encode(), retain=True)
+            if retire:
+                self.link.publish(self.topics.state, b"", retain=True)
+            self.link.publish(self.topics.status, b"" if retire else OFFLINE.encode(),
+                              retain=True)
         self.link.stop()
+
+    def retire(self) -> None:
+        self.stop(retire=True)
 
     # -- what the app tells it (any thread; never blocks on disk or network) ----------------------
 

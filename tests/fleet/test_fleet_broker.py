@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,31 @@ def test_a_booth_never_receives_another_accounts_topics(tmp_path: Path, broker: 
     finally:
         other.close()
         mine.close()
+
+
+def test_a_booth_restarted_during_the_outage_sends_what_it_had_kept(tmp_path: Path,
+                                                                   broker: Broker,
+                                                                   viewer: SimBooth):
+    first = SimBooth(tmp_path, broker.port, ACCOUNT, "restarted")
+    first.path.start()
+    wait_for(lambda: "restarted" in rows(viewer) and first.waiting() == 0, 20, "first state")
+    broker.stop()
+    first.change(held=4)
+    first.path.event("photo_held", "kept across a restart")
+    wait_for(lambda: first.outbox.counts() == {"state": 1, "event": 1}, 10, "committed")
+    seq = first.latest_state_seq()
+    first.close()  # the app quits (or the PC reboots) before the broker is back
+    broker.start()
+    again = SimBooth(tmp_path, broker.port, ACCOUNT, "restarted")  # the same store
+    # Its state is read from the booth's store again (its photos are still held); the event
+    # exists only in the fleet outbox.
+    again.state = replace(again.state, held=4)
+    again.path.start()
+    try:
+        wait_for(lambda: rows(viewer)["restarted"].held == 4 and again.waiting() == 0, 30,
+                 "the kept state after the restart")
+        assert rows(viewer)["restarted"].seq > seq  # re-sent afresh on connect, newer seq
+        wait_for(lambda: [e.text for e in viewer.path.view().events] ==
+                 ["kept across a restart"], 30, "the kept event, once")
+    finally:
+        again.close()

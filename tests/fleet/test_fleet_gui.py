@@ -97,5 +97,15 @@ def test_another_booths_held_photos_show_in_this_booths_fleet_tab(
         qtbot.waitUntil(lambda: "IMG_0042.jpg held" in page.events.text(), timeout=10_000)
         assert "Connected to mqtt://127.0.0.1" in page.connection.text()
         assert "2 booths, 2 online" in page.summary.text()
+
+        # Renamed in Settings: the booth moves to its new topics and clears its old ones, so
+        # no fleet keeps a ghost "Front desk" row.
+        fleet_monitor._settings.emit({"booth_name": "Side door"}, {})
+        names = lambda: {page.table.item(r, 0).text()  # noqa: E731
+                         for r in range(page.table.rowCount())}
+        qtbot.waitUntil(lambda: "Side door" in names(), timeout=20_000)
+        wait_for(lambda: "Front_desk" not in {r.booth for r in other.path.view().rows}, 20,
+                 "the old topics cleared for every booth")
+        qtbot.waitUntil(lambda: names() == {"Side door", "Booth B"}, timeout=10_000)
     finally:
         other.close()

@@ -199,3 +199,14 @@ def test_which_alerts_the_fleet_hears_about(key, kind):
     got = event_for_alert(key, "Title", "x" * 300)
     assert (got[0] if got else None) == kind
     assert got is None or len(got[1]) == 200
+
+
+def test_an_empty_retained_message_removes_a_retired_booth():
+    model = FleetModel(T)
+    model.receive(topic("old", "state"), encode_state(state("old")), NOW)
+    model.receive(topic("old", "status"), b"online", NOW)
+    assert model.receive(topic("old", "state"), b"", NOW)
+    assert [r.balance_cents for r in model.view(NOW).rows] == [None]  # status still there
+    assert model.receive(topic("old", "status"), b"", NOW)
+    assert model.view(NOW).rows == []
+    assert not model.receive(topic("never", "status"), b"", NOW)
