@@ -29,6 +29,8 @@ class FleetSettings:
         self.password.setPlaceholderText("leave empty to keep the stored password")
         self.account = QLineEdit(str(s.mqtt_account))
         self.account.setPlaceholderText("empty: the account email")
+        self.home_assistant = QCheckBox("Home Assistant discovery (this booth's sensors)")
+        self.home_assistant.setChecked(bool(s.mqtt_home_assistant))
         note = QLabel("Every booth of the account uses the same broker and account; each "
                       "reads only its own account's topics. See docs/fleet.md.")
         note.setWordWrap(True)
@@ -40,10 +42,12 @@ class FleetSettings:
         self.form.addRow("User", self.username)
         self.form.addRow("Password", self.password)
         self.form.addRow("Fleet account", self.account)
+        self.form.addRow("", self.home_assistant)
         self.form.addRow("", note)
 
     def changes(self) -> dict[str, Any]:
         return {"mqtt_host": self.host.text().strip(), "mqtt_port": self.port.value(),
                 "mqtt_tls": self.tls.isChecked(), "mqtt_ca_file": self.ca_file.text().strip(),
                 "mqtt_username": self.username.text().strip(),
-                "mqtt_account": self.account.text().strip()}
+                "mqtt_account": self.account.text().strip(),
+                "mqtt_home_assistant": self.home_assistant.isChecked()}

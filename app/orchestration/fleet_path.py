@@ -40,6 +40,7 @@ from app.core.fleet import (
     account_segment,
     topic_segment,
 )
+from app.core.fleet_discovery import config_topics, discovery_messages
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ STATE_MIN_SECONDS = 5.0
 class FleetConfig:
     broker: BrokerConfig
     topics: Topics
+    home_assistant: bool = False  # publish Home Assistant discovery configs (retained)
+    booth_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def fleet_config(runtime: Runtime, *, viewer_only: bool = False) -> FleetConfig 
         host=host, port=int(s.mqtt_port), tls=bool(s.mqtt_tls), ca_file=str(s.mqtt_ca_file),
         username=username, password=password, client_id=client_id,
         # The tray keeps its session, so events sent while it was away wait for it.
-        clean_session=viewer_only), topics)
+        clean_session=viewer_only), topics, bool(s.mqtt_home_assistant),
+        " ".join(str(s.booth_name).split()) or socket.gethostname())
 
 
 def set_mqtt_password(runtime: Runtime, password: str) -> str:
@@ -208,10 +212,15 @@ class FleetPath:
         if self._pump is not None:
             self._pump.join(5)
         if self._publish and self.link.connected:
+            last = [(self.topics.status, b"" if retire else OFFLINE.encode())]
             if retire:
-                self.link.publish(self.topics.state, b"", retain=True)
-            self.link.publish(self.topics.status, b"" if retire else OFFLINE.encode(),
-                              retain=True)
+                last += [(self.topics.state, b"")]
+                if self.config.home_assistant:
+                    last += [(topic, b"") for topic in config_topics(self.topics)]
+            # Acknowledged before the DISCONNECT: Mosquitto 2.0 was seen dropping a burst of
+            # deletions that arrived together with it.
+            if not self.link.publish_all(last, retain=True):
+                log.info("fleet: the broker did not confirm our last words before stopping")
         self.link.stop()
 
     def retire(self) -> None:
@@ -323,6 +332,12 @@ class FleetPath:
         self.subscribed.set()
         if self._publish:
             self.link.publish(self.topics.status, ONLINE.encode(), retain=True)
+            if self.config.home_assistant:
+                # Re-sent on every connect (retained, idempotent): a broker that lost its
+                # database gets them back.
+                for topic, payload in discovery_messages(self.topics, self.config.booth_name
+                                                         or self.topics.booth):
+                    self.link.publish(topic, payload, retain=True)
             self.state_changed(force=True)
         self._on_change()
 

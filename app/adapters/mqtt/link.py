@@ -16,6 +16,7 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,7 @@ class MqttLink:
         self._backoff = backoff
         self._rng = rng or random.Random()
         self._stop = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._state = LinkState()
         self.connects = 0  # successful CONNACKs, for the tests and the diagnostics
@@ -94,6 +96,11 @@ class MqttLink:
         if c.tls:
             context = ssl.create_default_context(cafile=c.ca_file or None)
             client.tls_set_context(context)  # verifies the chain and the host name
+        # Only the link's thread touches the socket. Without a write hook paho writes a
+        # publish from the caller's thread straight to the socket, racing the network loop
+        # (packets reordered, a TLS socket used by two threads at once); with one it queues
+        # the packet and wakes the loop's select(), which sends it in order.
+        client.on_socket_register_write = lambda _c, _u, _sock: None
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
@@ -107,12 +114,15 @@ class MqttLink:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """A clean disconnect: the broker does not send the last will (we say offline first)."""
-        self._stop.set()
+        """A clean disconnect: the broker does not send the last will (we say offline first).
+        The DISCONNECT is queued behind whatever was published before it, and the link's
+        thread sends them all, in order, before it ends."""
+        self._stopping = True
         try:
             self._client.disconnect()
         except Exception:  # stopping must not fail on a dead socket
             log.debug("disconnect failed", exc_info=True)
+        self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -134,6 +144,21 @@ class MqttLink:
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_QUEUE_SIZE):
             return None
         return info.mid if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else None
+
+    def publish_all(self, messages: list[tuple[str, bytes]], *, retain: bool,
+                    timeout: float = 3.0) -> bool:
+        """Publish and wait for every PUBACK (for the last words before a disconnect: the
+        broker must have them before the DISCONNECT). False if not all were acknowledged."""
+        if not self._state.connected:
+            return False
+        infos = [self._client.publish(t, p, qos=1, retain=retain) for t, p in messages]
+        deadline = time.monotonic() + timeout
+        for info in infos:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError):
+                return False
+        return all(info.is_published() for info in infos)
 
     def subscribe(self, topics: list[str]) -> None:
         if topics:
@@ -161,10 +186,15 @@ class MqttLink:
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(LOOP_SECONDS)
-            if not self._stop.is_set():
-                self._lost(f"connection lost ({mqtt.error_string(rc)})")
-                self._wait_after(self._state.last_error or "connection lost")
-        self._client.loop(0.1)  # let a clean DISCONNECT go out
+            if self._stopping:
+                break
+            self._lost(f"connection lost ({mqtt.error_string(rc)})")
+            self._wait_after(self._state.last_error or "connection lost")
+        # What stop() queued (the last publishes, then DISCONNECT) goes out from here.
+        for _ in range(10):
+            if not self._client.want_write():
+                break
+            self._client.loop(0.1)
 
     def _wait_after(self, why: str) -> None:
         failures = self._state.failures + 1

@@ -64,6 +64,7 @@ class Settings:
     mqtt_ca_file: str = ""  # extra CA to trust for the broker ("" = system CAs only)
     mqtt_username: str = ""
     mqtt_account: str = ""
+    mqtt_home_assistant: bool = False  # publish Home Assistant MQTT discovery for this booth
     extra: dict[str, Any] = field(default_factory=dict)  # keys of newer versions, kept as they are
 
 
