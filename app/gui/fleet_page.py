@@ -38,7 +38,7 @@ class FleetPage(QWidget):
         super().__init__()
         self._view: FleetView | None = None
         self._status: FleetStatus | None = None
-        self.connection = QLabel("Fleet view off: no MQTT broker is set in Settings.")
+        self.connection = QLabel("")
         self.connection.setObjectName("fleetConnection")
         self.connection.setWordWrap(True)
         self.summary = QLabel("")
@@ -65,10 +65,12 @@ class FleetPage(QWidget):
         for widget in (self.connection, self.summary, self.balance, self.pace, self.events):
             layout.addWidget(widget)
         layout.addWidget(self.table, 1)
+        layout.addStretch(0)  # keeps the lines at the top while the table is hidden
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._render)
         self._tick.start()
+        self.show_fleet(None, FleetStatus(False))  # until the fleet worker says otherwise
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -88,11 +90,14 @@ class FleetPage(QWidget):
             return
         self.connection.setText(status.text())
         now = utc_now()
-        if view is None or not status.configured:
-            for label in (self.summary, self.balance, self.pace, self.events):
-                label.setText("")
+        off = view is None or not status.configured
+        for widget in (self.summary, self.balance, self.pace, self.table):
+            widget.setVisible(not off)  # an empty label still takes its line
+        if off:
+            self.events.setVisible(False)
             self.table.setRowCount(0)
             return
+        assert view is not None
         self.summary.setText(f"{summary_line(view)} (account {view.account})")
         self.balance.setText(balance_line(view, now))
         self.pace.setText(pace_line(view, now))

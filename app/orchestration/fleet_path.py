@@ -73,7 +73,9 @@ class FleetStatus:
 
     def text(self) -> str:
         if not self.configured:
-            return "Fleet view off: no MQTT broker is set in Settings."
+            return ("Fleet view off: no MQTT broker is set in Settings (Fleet). With one, "
+                    "every booth of the account shows here: its balance, link, queue and "
+                    "claims (docs/fleet.md).")
         if self.connected:
             tail = f", {self.waiting} message(s) waiting" if self.waiting else ""
             return f"Connected to {self.broker}{tail}."
