@@ -56,6 +56,9 @@ class Settings:
     smtp_from: str = ""  # sender address ("" = the user name, or the account email)
     smtp_ca_file: str = ""  # extra CA to trust for the mail server ("" = system CAs only)
     refund_email_delay_minutes: int = 30  # gather an event's claims into one message
+    # Phone alerts (issue 13): per-kind routes that differ from the defaults
+    # (app.core.alert_routing); the Apprise URLs are secrets and live in the keyring only.
+    alert_routes: dict[str, Any] = field(default_factory=dict)
     # Fleet view over MQTT (issue 13, docs/fleet.md); "" host = off. The password is in the
     # keyring only. mqtt_account is the account's topic level ("" = the account email).
     mqtt_host: str = ""
