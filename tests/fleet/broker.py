@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -99,7 +98,7 @@ class Broker:
     def stop(self) -> None:
         """As an operator's restart does: SIGTERM, Mosquitto writes its database and exits."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM if os.name == "posix" else signal.CTRL_C_EVENT)
+            self.proc.terminate()  # SIGTERM; on Windows TerminateProcess (no database save)
             self.proc.wait(10)
         self.proc = None
 
