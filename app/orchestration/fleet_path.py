@@ -100,6 +100,10 @@ def fleet_config(runtime: Runtime, *, viewer_only: bool = False) -> FleetConfig 
     topics = Topics(account_segment(account), topic_segment(runtime.booth_id))
     username = str(s.mqtt_username).strip()
     password = runtime.secrets.get(mqtt_secret_name(host, username)).value if username else None
+    if password:
+        from app.adapters.system.logs import register_secret
+
+        register_secret(password)  # never in a log line, whatever paho or we say
     client_id = f"bcm-{topics.account}-{topics.booth}"[:64]
     if viewer_only:  # `fleet` on the command line: never take the tray app's session
         client_id = f"{client_id[:48]}-cli-{random.randrange(16**6):06x}"
