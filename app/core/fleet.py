@@ -33,6 +33,7 @@ LINKS = ("ok", "slow", "offline", "unknown")
 HEARTBEAT = timedelta(minutes=5)
 SILENT_AFTER = HEARTBEAT * 2
 MAX_EVENTS = 50  # the view keeps this many recent events (newest first)
+SEEN_EVENTS = 5000  # event seqs remembered per booth to recognise copies
 _SEGMENT = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_SEGMENT = 64
 
@@ -294,7 +295,7 @@ class FleetModel:
         self._max_events = max_events
         self._booths: dict[str, _Booth] = {}
         self._events: list[BoothEvent] = []
-        self._seen_events: dict[tuple[str, str], int] = {}  # (booth, origin) -> newest seq
+        self._seen_events: dict[tuple[str, str], set[int]] = {}  # (booth, origin) -> seqs
         self.duplicates = 0
         self.foreign = 0  # messages outside this account's prefix (never shown)
 
@@ -329,13 +330,16 @@ class FleetModel:
         event = decode_event(payload, booth)
         if event is None:
             return False
-        key = (booth, event.origin)
-        if event.seq <= self._seen_events.get(key, 0):
+        # The seqs seen, not only the newest: an event re-sent after a reconnect may arrive
+        # after a newer one and is still new if we never had it.
+        seen = self._seen_events.setdefault((booth, event.origin), set())
+        if event.seq in seen:
             self.duplicates += 1
             return False
-        # Events may arrive out of order after a reconnect; keep the newest seq per origin,
-        # and never show one twice (seqs only grow, so anything at or below is a copy).
-        self._seen_events[key] = event.seq
+        seen.add(event.seq)
+        if len(seen) > SEEN_EVENTS:
+            for old in sorted(seen)[: len(seen) - SEEN_EVENTS]:
+                seen.discard(old)
         self._events.insert(0, event)
         del self._events[self._max_events:]
         return True

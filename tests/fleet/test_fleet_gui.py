@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from app.adapters.system.settings_file import load_settings, save_settings
 from app.core.fleet import BoothState, FleetModel, Topics, encode_state
@@ -66,6 +67,10 @@ def test_another_booths_held_photos_show_in_this_booths_fleet_tab(
         fleet_monitor, qtbot, tmp_path: Path, broker: Broker):
     page = fleet_monitor.window.fleet_page
     window = fleet_monitor.window
+    # The broker and the store are the fleet worker's, on a thread of its own.
+    fleet = fleet_monitor.fleet
+    assert fleet.worker.thread() is fleet.thread
+    assert fleet.thread is not QApplication.instance().thread()
     other = SimBooth(tmp_path, broker.port, ACCOUNT, "booth-b")
     other.path.start()
 
