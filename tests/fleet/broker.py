@@ -102,6 +102,13 @@ class Broker:
             self.proc.wait(10)
         self.proc = None
 
+    def kill(self) -> None:
+        """A crash or a power cut: no database written since the last autosave."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
     def log(self) -> str:
         path = self.folder / "broker.log"
         return path.read_text() if path.exists() else ""

@@ -184,3 +184,29 @@ def test_a_booth_restarted_during_the_outage_sends_what_it_had_kept(tmp_path: Pa
                  ["kept across a restart"], 30, "the kept event, once")
     finally:
         again.close()
+
+
+def test_a_broker_that_lost_its_database_gets_every_state_back(tmp_path: Path,
+                                                              broker: Broker):
+    booths = [SimBooth(tmp_path, broker.port, ACCOUNT, f"b{n}", seed=n) for n in range(10)]
+    try:
+        for b in booths:
+            b.path.start()
+        wait_for(lambda: all(b.waiting() == 0 for b in booths) and all(
+            b.path.link.connects == 1 for b in booths), 30, "all published")
+        broker.kill()  # SIGKILL: the retained states and sessions since the last save are gone
+        for db in tmp_path.glob("broker/*.db"):
+            db.unlink()
+        broker.start()
+        # A new viewer after the restart: it can only see what the booths sent again.
+        late = SimBooth(tmp_path, broker.port, ACCOUNT, "late-viewer")
+        late.path.start()
+        try:
+            wait_for(lambda: {f"b{n}" for n in range(10)} <= set(rows(late))
+                     and all(rows(late)[f"b{n}"].online for n in range(10)), 60,
+                     "every booth's state and online, re-sent on reconnect")
+        finally:
+            late.close()
+    finally:
+        for b in booths:
+            b.close()

@@ -3,12 +3,15 @@ changes is coalesced, and the heartbeat re-sends an unchanged state so "last con
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from app.adapters.mqtt.link import MqttLink
 from app.adapters.store import Database
 from app.adapters.store.fleet_outbox_repo import FleetOutbox
+from app.core.backoff import Backoff
 from app.core.fleet import BoothState, decode_state
 from app.orchestration.fleet_path import FleetPath
 from tests.fleet.booths import FAST, config
@@ -55,3 +58,33 @@ def test_the_heartbeat_sends_an_unchanged_state_again(tmp_path: Path):
         assert newest(box).content() == BoothState(booth="p", name="P").content()
     finally:
         path.stop()
+
+
+class RecordingBackoff(Backoff):
+    """The app's backoff, recording each wait it draws."""
+
+    def __init__(self) -> None:
+        super().__init__(base=0.2, cap=0.8, floor=0.05)
+        object.__setattr__(self, "drawn", [])
+
+    def delay(self, failures, rng, retry_after=None):  # type: ignore[override]
+        value = super().delay(failures, rng, retry_after)
+        self.drawn.append((failures, value))  # type: ignore[attr-defined]
+        return value
+
+
+def test_the_link_retries_with_the_apps_jittered_backoff(tmp_path: Path):
+    backoff = RecordingBackoff()
+    link = MqttLink(config(free_port(), "acct", "p").broker, backoff=backoff,
+                    rng=random.Random(3))
+    link.start()
+    try:
+        wait_for(lambda: len(backoff.drawn) >= 4, 20, "four refused attempts")  # type: ignore[attr-defined]
+        drawn = backoff.drawn[:4]  # type: ignore[attr-defined]
+        assert [f for f, _ in drawn] == [1, 2, 3, 4]  # failures count up
+        assert all(0.05 <= d <= min(0.8, 0.2 * 2 ** (f - 1)) for f, d in drawn)
+        assert len({round(d, 6) for _, d in drawn}) == 4  # drawn, not a fixed ladder
+        assert "refused" in str(link.state.last_error)
+        assert link.state.next_attempt_in is not None and not link.connected
+    finally:
+        link.stop()
