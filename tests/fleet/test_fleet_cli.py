@@ -143,3 +143,15 @@ def test_tls_with_the_brokers_ca_works_and_without_it_is_refused(tmp_path: Path,
     finally:
         for b in (booth, viewer, untrusting):
             b.close()
+
+
+def test_a_ca_file_that_cannot_be_read_is_said_in_one_line(home: Path, tmp_path: Path,
+                                                           memory_keyring, capsys):
+    configure(home, 8883, password=None)
+    runtime = Runtime(Options(home=str(home)))
+    runtime.settings.mqtt_tls, runtime.settings.mqtt_ca_file = True, str(tmp_path / "none.pem")
+    runtime.save_settings()
+    runtime.close()
+    assert main(["--home", str(home), "fleet", "--wait", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CA file" in err[0] and "none.pem" in err[0]

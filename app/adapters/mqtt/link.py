@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from app.core.backoff import Backoff
+from app.core.errors import NotConfigured
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,17 @@ class MqttLink:
         if c.username:
             client.username_pw_set(c.username, c.password)
         if c.tls:
-            context = ssl.create_default_context(cafile=c.ca_file or None)
-            client.tls_set_context(context)  # verifies the chain and the host name
+            # The system's CAs, plus the operator's own CA file when one is set (a broker
+            # with a certificate from a private CA); the chain and the host name are verified.
+            context = ssl.create_default_context()
+            if c.ca_file:
+                try:
+                    context.load_verify_locations(cafile=c.ca_file)
+                except (OSError, ssl.SSLError) as exc:
+                    raise NotConfigured(
+                        f"The broker's CA file {c.ca_file} cannot be used ({exc}).",
+                        hint="Check the CA file in Settings (Fleet): a PEM file.") from None
+            client.tls_set_context(context)
         # Only the link's thread touches the socket. Without a write hook paho writes a
         # publish from the caller's thread straight to the socket, racing the network loop
         # (packets reordered, a TLS socket used by two threads at once); with one it queues
