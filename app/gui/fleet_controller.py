@@ -59,8 +59,11 @@ class FleetWorker(QObject):
             self._runtime = Runtime(self._options)
             self._fleet = runtime_fleet(self._runtime, on_change=self._poke.emit,
                                         watch=self._watch)
-        except MonitorError as error:
-            log.warning("fleet view not started: %s", error)
+        except Exception as error:  # a bug must not leave the tab silently empty
+            if isinstance(error, MonitorError):
+                log.warning("fleet view not started: %s", error)
+            else:
+                log.exception("fleet view not started")
             host = self._runtime.settings.mqtt_host if self._runtime else ""
             self.changed.emit(None, FleetStatus(True, str(host), last_error=str(error)))
             return

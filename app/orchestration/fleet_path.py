@@ -76,11 +76,13 @@ class FleetStatus:
             return ("Fleet view off: no MQTT broker is set in Settings (Fleet). With one, "
                     "every booth of the account shows here: its balance, link, queue and "
                     "claims (docs/fleet.md).")
+        kept = f"{self.waiting} message{'s' if self.waiting != 1 else ''}"
         if self.connected:
-            tail = f", {self.waiting} message(s) waiting" if self.waiting else ""
-            return f"Connected to {self.broker}{tail}."
+            return f"Connected to {self.broker}" + (f", {kept} waiting." if self.waiting
+                                                     else ".")
         why = f" ({self.last_error})" if self.last_error else ""
-        return f"Not connected to {self.broker}{why}; {self.waiting} message(s) kept to send."
+        tail = f"; {kept} kept to send when it is back" if self.waiting else ""
+        return f"Not connected to {self.broker}{why}{tail}."
 
 
 def mqtt_secret_name(host: str, username: str) -> str:
@@ -108,11 +110,20 @@ def fleet_config(runtime: Runtime, *, viewer_only: bool = False) -> FleetConfig 
     if viewer_only:  # `fleet` on the command line: never take the tray app's session
         client_id = f"{client_id[:48]}-cli-{random.randrange(16**6):06x}"
     return FleetConfig(BrokerConfig(
-        host=host, port=int(s.mqtt_port), tls=bool(s.mqtt_tls), ca_file=str(s.mqtt_ca_file),
+        host=host, port=_port(s.mqtt_port), tls=bool(s.mqtt_tls), ca_file=str(s.mqtt_ca_file),
         username=username, password=password, client_id=client_id,
         # The tray keeps its session, so events sent while it was away wait for it.
         clean_session=viewer_only), topics, bool(s.mqtt_home_assistant),
         " ".join(str(s.booth_name).split()) or socket.gethostname())
+
+
+def _port(value: object) -> int:
+    """A hand-edited settings file may say anything: the MQTT port then."""
+    try:
+        port = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 1883
+    return port if 0 < port < 65536 else 1883
 
 
 def set_mqtt_password(runtime: Runtime, password: str) -> str:

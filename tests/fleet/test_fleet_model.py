@@ -21,6 +21,7 @@ from app.core.fleet import (
     fleet_forecast,
     topic_segment,
 )
+from app.orchestration.fleet_path import FleetStatus
 
 NOW = datetime(2026, 12, 4, 20, 0, tzinfo=timezone.utc)
 T = Topics("ops_at_studio.example", "booth-a")
@@ -210,3 +211,16 @@ def test_an_empty_retained_message_removes_a_retired_booth():
     assert model.receive(topic("old", "status"), b"", NOW)
     assert model.view(NOW).rows == []
     assert not model.receive(topic("never", "status"), b"", NOW)
+
+
+@pytest.mark.parametrize("status, text", [
+    (FleetStatus(False), "Fleet view off: no MQTT broker is set in Settings (Fleet)."),
+    (FleetStatus(True, "mqtt://b:1883", True), "Connected to mqtt://b:1883."),
+    (FleetStatus(True, "mqtt://b:1883", True, waiting=1), "Connected to mqtt://b:1883, 1 message "
+     "waiting."),
+    (FleetStatus(True, "mqtt://b:1883", False, "refused (no broker listening)", waiting=3),
+     "Not connected to mqtt://b:1883 (refused (no broker listening)); 3 messages kept to send "
+     "when it is back."),
+])
+def test_the_connection_line(status, text):
+    assert status.text().startswith(text)
