@@ -39,6 +39,7 @@ from app.core.bandwidth import (
     Transfer,
 )
 from app.core.errors import CaptivePortal, CloudUnreachable, MonitorError, ProtocolError
+from app.core.ports import Pacer
 
 SAMPLE_EVERY = 0.05
 NOTSENT_LOWAT = 32 * 1024
@@ -49,14 +50,18 @@ METHODS = ("auto", "tcp_info", "server_count")
 
 
 Endpoint = Callable[[], tuple[str, "str | None"]]  # () -> (base URL, bearer token)
+PacerFor = Callable[[str, "str | None"], Pacer]  # (base URL, token) -> that token's rate limit
 
 
 class HttpBandwidthProbe:
     """`endpoint` is asked before every connection, so a probe built at start-up follows later
-    changes of cloud URL or token (and a missing one becomes an offline result, not a crash)."""
+    changes of cloud URL or token (and a missing one becomes an offline result, not a crash).
+    `pacer_for` gives the shared rate limit of that URL and token (the app passes the same
+    bucket its cloud client uses); without it the probe is not paced (tests, benchmarks)."""
 
     def __init__(self, endpoint: Endpoint | str, token: str | None = None, *,
-                 method: str = "auto", ssl_context: ssl.SSLContext | None = None):
+                 method: str = "auto", ssl_context: ssl.SSLContext | None = None,
+                 pacer_for: PacerFor | None = None):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}")
         if isinstance(endpoint, str):
@@ -65,10 +70,13 @@ class HttpBandwidthProbe:
         self._endpoint = endpoint
         self._method = method
         self._ssl_context = ssl_context
+        self._pacer_for = pacer_for
 
     def new_connection(self, cancel: CancelFlag | None) -> ProbeConnection:
         base_url, token = self._endpoint()
-        return ProbeConnection(base_url, token, cancel, ssl_context=self._ssl_context)
+        pacer = self._pacer_for(base_url, token) if self._pacer_for and base_url else None
+        return ProbeConnection(base_url, token, cancel, ssl_context=self._ssl_context,
+                               pacer=pacer)
 
     def connect(self, cancel: CancelFlag | None = None) -> HttpProbeLink:
         link = HttpProbeLink(self, self.new_connection(cancel), cancel, self._method)
