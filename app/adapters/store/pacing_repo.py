@@ -49,7 +49,8 @@ class Limit:
     @classmethod
     def from_published(cls, rate: float = PUBLISHED_RATE,
                        burst: float = PUBLISHED_BURST) -> Limit:
-        return cls(rate * RATE_SHARE, max(1.0, burst * BURST_SHARE))
+        # A hand-edited 0 or negative limit would stop every request for good: floor it.
+        return cls(max(0.1, rate * RATE_SHARE), max(1.0, burst * BURST_SHARE))
 
 
 class SharedBucket:
