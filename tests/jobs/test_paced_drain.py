@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.adapters.cloud.transport import bucket_key
 from app.adapters.store import Database
@@ -77,3 +78,14 @@ def test_two_replaying_processes_on_one_store_draw_no_429(home: Path, tmp_path: 
     finally:
         db.close()
     assert seen["total"] == taken  # and not one of them went around the shared bucket
+
+
+def test_the_drain_benchmark_sees_the_baselines_429s_on_the_clouds_side(tmp_path: Path):
+    # The benchmark's baseline (unpaced, two processes) against a tight limit must show the
+    # 429s the cloud refused, or its side-by-side "0 for the paced client" would prove nothing.
+    from benchmarks._paced_drain import HEADER, run
+
+    row = dict(zip(HEADER, run(tmp_path / "bench", 12, "unpaced", rate=4.0), strict=True))
+    assert row["client"] == "unpaced (baseline)" and row["check"] == "12/12 ok"
+    assert int(row["429s (cloud)"]) > 0
+    assert float(row["floor s"]) == pytest.approx(12 * float(row["requests/job"]) / 4.0, rel=0.01)
