@@ -162,6 +162,14 @@ class RateWatcher:
     def done(self) -> bool:
         return self.decision is not None
 
+    def started_late(self, seconds: float) -> None:
+        """The run's clock starts at its first byte, but the check's budget was already running
+        while the request went out and the answer came back (behind a deep queue still full of
+        the upload, a few hundred ms): take that off the cap, never below the policy's minimum
+        share for a direction, so the whole check still ends within its budget."""
+        floor = min(self.time_cap, self.policy.min_direction_seconds)
+        self.time_cap = max(floor, self.time_cap - max(0.0, seconds))
+
     def add(self, t: float, delivered: int) -> bool:
         """Record a sample; True once the answer is clear (or a cap or a stall ends the run)."""
         if self.done:

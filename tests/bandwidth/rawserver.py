@@ -194,3 +194,13 @@ class TlsProxy:
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+FIRST_BYTE_DELAY = 0.3
+
+
+def slow_first_byte(conn: socket.socket, server: RawServer) -> None:
+    """The download's answer starts FIRST_BYTE_DELAY late (a deep queue, a far server)."""
+    _warm_up(conn, server)
+    server.release.wait(FIRST_BYTE_DELAY)
+    respond(conn, 200, "application/octet-stream", bytes(200_000))

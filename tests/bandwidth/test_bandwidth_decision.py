@@ -190,3 +190,15 @@ def test_a_lower_threshold_changes_the_answer():
     estimate, _ = feed(synthetic(2.0), policy)
     assert estimate.decided_by == "above"
     assert policy.verdict_for(estimate.mbps) is Verdict.OK
+
+
+def test_a_late_first_byte_shortens_the_cap_but_not_below_a_directions_minimum():
+    watcher = RateWatcher(POLICY, time_cap=1.5)
+    watcher.started_late(0.3)
+    assert watcher.time_cap == pytest.approx(1.2)
+    short = RateWatcher(POLICY, time_cap=1.1)
+    short.started_late(0.5)
+    assert short.time_cap == pytest.approx(POLICY.min_direction_seconds)
+    tiny = RateWatcher(POLICY, time_cap=0.8)  # already under the minimum: left as it was
+    tiny.started_late(0.5)
+    assert tiny.time_cap == pytest.approx(0.8)

@@ -191,3 +191,19 @@ def test_https_with_an_unknown_certificate_is_not_trusted(tls_cloud):
     result = preflight(HttpBandwidthProbe(url, TOKEN)).check(0)  # the default trust store
     assert result.verdict is Verdict.OFFLINE
     assert "could not be verified" in result.reason
+
+
+def test_the_wait_for_a_downloads_first_byte_comes_off_its_share_of_the_budget(raw):
+    # The check's budget runs from its start; the download's clock from its first byte. What
+    # the request and the answer's first byte took must come off the download's cap, or a
+    # check behind a deep queue overruns its 3 s.
+    from app.core.bandwidth import RateWatcher
+
+    server = serve(raw, rawserver.slow_first_byte)
+    link = HttpBandwidthProbe(server.url, TOKEN).connect()
+    watcher = RateWatcher(ProbePolicy(), link.rtt_seconds, time_cap=2.0)
+    try:
+        link.download(watcher)
+    finally:
+        link.close()
+    assert watcher.time_cap <= 2.0 - rawserver.FIRST_BYTE_DELAY

@@ -286,6 +286,7 @@ class HttpProbeLink:
         length, first = self._start_download(size)
         conn = self._conn
         t0 = time.monotonic()
+        watcher.started_late(t0 - started)  # connect, request and first byte: budget spent
         # The kernel's count where there is one: bytes it received, whether or not this
         # process (on a busy PC) got round to reading them yet. The first byte marks t=0.
         start = tcp_counts(conn.sock) if conn.sock is not None else None
