@@ -24,6 +24,7 @@ else the end of the download.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -34,8 +35,10 @@ from pathlib import Path
 
 from app.adapters.bandwidth import HttpBandwidthProbe
 from app.core.bandwidth import Preflight, PreflightResult, ProbePolicy
+from app.core.bandwidth_passive import PassiveReading
 from benchmarks._machine import machine
 from benchmarks._ndt7 import Ndt7Run, Ndt7Server, ndt7, ndt7_reason
+from benchmarks._passive import Reading, photo_job
 from benchmarks._peers import IperfRun, iperf3, iperf3_reason
 from tests.bandwidth.netlab import SERVER_IP, TOKEN, NetLab, unavailable_reason
 
@@ -60,6 +63,7 @@ class Cell:
     iperf: IperfRun | None
     ndt7: Ndt7Run | None = None
     runs: list[Run] = field(default_factory=list)
+    passive: Reading | None = None  # the photo job's transfer in this direction
 
     @property
     def truth(self) -> float:
@@ -159,6 +163,34 @@ def versus_ndt7(cells: list[Cell]) -> str:
             f"{statistics.median(volumes):.2f}x its bytes")
 
 
+PASSIVE_HEADER = ["dir", "tbf Mbit/s", "queue ms", "truth Mbps", "photo MB",
+                  "passive Mbps", "err %", "over s", "or not used because"]
+
+
+def passive_table(cells: list[Cell], photo_mb: float) -> list[str]:
+    """A job's own photo upload and result download, read the way the app reads them."""
+    lines = ["| " + " | ".join(PASSIVE_HEADER) + " |", "|" + "---|" * len(PASSIVE_HEADER)]
+    for c in cells:
+        got = c.passive
+        row = [c.direction, f"{c.rate:g}", str(c.queue_ms), f"{c.truth:.2f}", f"{photo_mb:g}"]
+        if isinstance(got, PassiveReading):
+            row += [f"{got.mbps:.2f}", _fmt(_err(got.mbps, c.truth), "+.1f"),
+                    f"{got.seconds:.1f}", ""]
+        else:
+            row += ["-", "-", "-", got.why if got else "no transfer seen"]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def passive_target(cells: list[Cell]) -> str:
+    ups = [c for c in cells if c.direction == "up" and c.passive is not None]
+    read = [c for c in ups if isinstance(c.passive, PassiveReading)]
+    within = sum(abs(_err(c.passive.mbps, c.truth) or 999) <= 5 for c in read
+                 if isinstance(c.passive, PassiveReading))
+    return (f"passive: photo uploads within 5% of the truth: {within}/{len(read)} read "
+            f"({len(ups) - len(read)} not used: too short or app-limited) (target all)")
+
+
 def targets(cells: list[Cell], policy: ProbePolicy, skipped: list[str]) -> list[str]:
     def runs(keep) -> list[tuple[Cell, Run]]:  # type: ignore[no-untyped-def]
         return [(c, r) for c in cells if keep(c) for r in c.runs]
@@ -181,7 +213,7 @@ def targets(cells: list[Cell], policy: ProbePolicy, skipped: list[str]) -> list[
         f"{deep_ok}/{len(deep)} (target all); any queue: {mid_ok}/{len(mid)}",
         f"preflight: rate error <= 10% at >= 40 Mbit/s: {fast_ok}/{len(fast)} (target all)",
         f"preflight: most bytes in one direction {most / 1e6:.2f} MB (cap 2 MB)",
-        *filter(None, [versus_ndt7(cells)]), *skipped,
+        *filter(None, [versus_ndt7(cells)]), passive_target(cells), *skipped,
     ]
 
 
@@ -206,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queues", type=_floats, default=list(QUEUES),
                         help="bottleneck queue (tbf latency), ms")
     parser.add_argument("--threshold", type=float, default=5.0, help="Mbps (default 5)")
+    parser.add_argument("--photo-mb", type=float, default=2.0,
+                        help="the passive column's photo size, MB (default 2)")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
     reason = unavailable_reason()
@@ -235,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(args.runs):
                         for d, run in one_check(lab, url, policy).items():
                             row[d].runs.append(run)
+                    job = functools.partial(photo_job, url, TOKEN, int(args.photo_mb * 1e6))
+                    for d, reading in lab.in_client(job).items():
+                        row[d].passive = reading
                     cells += row.values()
                     print(f"tbf {rate:g} Mbit/s, queue {queue:g} ms: truth up "
                           f"{row['up'].truth:.2f}, down {row['down'].truth:.2f} "
@@ -250,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
            f"ndt7 and one 10 s iperf3 per cell and direction, "
            f"{time.monotonic() - started:.0f} s in all; "
            f"{load_before} at the start, {_load()} at the end", "",
-           *table(cells, policy), "", *targets(cells, policy, skipped)]
+           *table(cells, policy), "",
+           f"A {args.photo_mb:g} MB photo job through the app's own transport, once per cell:",
+           "", *passive_table(cells, args.photo_mb), "", *targets(cells, policy, skipped)]
     print("\n".join(out))
     if args.markdown:
         args.markdown.write_text("\n".join(out) + "\n")
