@@ -8,6 +8,7 @@ with a marker, so the download is as large); the job runs for the demo cloud's 1
 
 from __future__ import annotations
 
+import logging
 import secrets
 import tempfile
 import time
@@ -28,6 +29,8 @@ def photo_job(url: str, token: str, photo_bytes: int, timeout: float = 120.0
               ) -> dict[str, Reading]:
     """Run in the client namespace: "up" and "down" readings of one job's transfers."""
     found: dict[str, Reading] = {}
+    # The lab's cloud is plain http on a namespace address: warned about once per client.
+    logging.getLogger("app.adapters.cloud.client").setLevel(logging.ERROR)
 
     def took(recorder: Recorder) -> None:
         found[recorder.direction] = recorder.reading(utc_now())
