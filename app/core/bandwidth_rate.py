@@ -295,6 +295,17 @@ class RateWatcher:
             return None
         return mbps(last.delivered - middle.delivered, last.t - middle.t)
 
+    def _before_the_cap_mbps(self) -> float | None:
+        """The whole-run average up to the sample before the last, when the byte cap ended the
+        run: the last budget byte arrived somewhere in the final sampling interval, but that
+        sample is taken up to 50 ms later, and at 40 Mbit/s a 2 MB run lasts ~0.45 s, so the
+        average up to it reads up to ~11% low. Up to the sample before, the link was still
+        busy: still a lower bound (slow start only lowers it), without the idle tail."""
+        if self.decision != "byte_cap" or len(self.samples) < 3:
+            return None
+        before = self.samples[-2]
+        return mbps(before.delivered, before.t) if before.t > 0 else None
+
     def whole_run_mbps(self) -> float | None:
         if not self.samples or self.samples[-1].t <= 0:
             return None
@@ -313,7 +324,8 @@ class RateWatcher:
             # Too little post-ramp data: only a fast link ends that soon (a cap or a clear
             # "above"). The whole-run average is a lower bound that still holds the ramp; the
             # later half of the run mostly does not, so report the better of the two.
-            rate = max(self.whole_run_mbps() or 0.0, self._later_half_mbps() or 0.0)
+            rate = max(self.whole_run_mbps() or 0.0, self._later_half_mbps() or 0.0,
+                       self._before_the_cap_mbps() or 0.0)
         if decided_by == "stalled":
             rate = None
         return Estimate(rate, decided_by, last.t, last.delivered)

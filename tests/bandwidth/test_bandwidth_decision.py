@@ -202,3 +202,16 @@ def test_a_late_first_byte_shortens_the_cap_but_not_below_a_directions_minimum()
     tiny = RateWatcher(POLICY, time_cap=0.8)  # already under the minimum: left as it was
     tiny.started_late(0.5)
     assert tiny.time_cap == pytest.approx(0.8)
+
+
+def test_a_run_the_byte_cap_ended_is_not_read_low_for_its_idle_tail():
+    # 40 Mbit/s (5 MB/s): the upload's 2 MB wire budget (1,999,015 payload bytes, chunk
+    # framing left out) is all acknowledged at 0.40 s, but the sample that sees it comes at
+    # 0.45 s (every 50 ms): the whole-run average would read 11% low.
+    watcher = RateWatcher(POLICY, 0.001)
+    for i in range(1, 8):
+        assert not watcher.add(i * 0.05, int(5e6 * i * 0.05))
+    watcher.add(0.45, 1_999_015)
+    estimate = watcher.finish("byte_cap")
+    assert estimate.mbps == pytest.approx(40.0, rel=0.03)
+    assert estimate.decided_by == "byte_cap"
