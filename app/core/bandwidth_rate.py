@@ -289,8 +289,12 @@ class RateWatcher:
         return upper_hull_slope(window) * BITS_PER_BYTE / 1e6
 
     def _later_half_mbps(self) -> float | None:
+        """From the middle of the run to its end, starting on the upper hull: a sample taken in
+        a loss hole lies under it, and starting there counted the catch-up after the hole as
+        link rate (a 40 Mbit/s download behind a 20 ms queue read +25% to +55%)."""
         last = self.samples[-1]
-        middle = next((s for s in self.samples if s.t >= last.t / 2), None)
+        hull = [s for s in upper_hull(self.samples) if s.t < last.t]
+        middle = next((s for s in hull if s.t >= last.t / 2), hull[-1] if hull else None)
         if middle is None or last.t <= middle.t:
             return None
         return mbps(last.delivered - middle.delivered, last.t - middle.t)
