@@ -207,3 +207,19 @@ def test_the_wait_for_a_downloads_first_byte_comes_off_its_share_of_the_budget(r
     finally:
         link.close()
     assert watcher.time_cap <= 2.0 - rawserver.FIRST_BYTE_DELAY
+
+
+@linux_only
+def test_bytes_already_in_the_socket_at_the_first_byte_are_not_counted(raw):
+    # They arrived before the download's clock started: counted, they read the link high.
+    from app.core.bandwidth import RateWatcher
+
+    server = serve(raw, rawserver.download_with_a_backlog)
+    link = HttpBandwidthProbe(server.url, TOKEN).connect()
+    try:
+        transfer = link.download(RateWatcher(ProbePolicy(), link.rtt_seconds))
+    finally:
+        link.close()
+    assert transfer.method == "tcp_info_received"
+    total = rawserver.BACKLOG + 240_000
+    assert transfer.estimate.delivered <= total - rawserver.BACKLOG // 2
