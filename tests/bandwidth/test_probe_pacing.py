@@ -76,3 +76,20 @@ def test_a_429_to_the_probe_holds_every_request_for_retry_after(tmp_path: Path):
     other_process = SharedBucket(Database(store), "k", Limit(rate=1000, burst=1000),
                                  clock=t.clock, sleep=t.sleep)
     assert other_process.acquire() >= 1.0  # Retry-After is whole seconds, at least 1
+
+
+def test_a_long_hold_makes_the_check_offline_instead_of_hanging(demo_cloud, tmp_path: Path,
+                                                                 monkeypatch):
+    # Another process was told "Retry-After: 60" (an outage): the probe sends nothing before
+    # then, and rather than sit out the minute it says the link could not be checked.
+    from app.adapters.bandwidth.connection import ProbeConnection
+
+    monkeypatch.setattr(ProbeConnection, "max_pacing_wait", 0.2)
+    bucket = shared_bucket(Database(tmp_path / "store.sqlite3"), demo_cloud.url, TOKEN)
+    bucket.hold(60)
+    probe = HttpBandwidthProbe(demo_cloud.url, TOKEN, pacer_for=lambda _u, _t: bucket)
+    service = Preflight(probe, MemoryStore(), lambda: datetime.now(timezone.utc),
+                        ProbePolicy(), monotonic=time.monotonic)
+    result = service.check(0)
+    assert result.verdict is Verdict.OFFLINE and "pause in requests" in result.reason
+    assert server_counts(demo_cloud.url)["total"] == 0  # not one request went out

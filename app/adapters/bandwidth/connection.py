@@ -53,6 +53,8 @@ class ProbeConnection(SocketLink):
     probe's requests count against the token's bucket like any other, so they take their turn
     and honour Retry-After like the rest of the app."""
 
+    max_pacing_wait = 2.0  # seconds: within the check's budget, beyond a 1 s Retry-After
+
     def __init__(self, base_url: str, token: str | None, cancel: CancelFlag | None = None,
                  *, ssl_context: ssl.SSLContext | None = None, pacer: Pacer | None = None):
         if not base_url:
@@ -74,9 +76,7 @@ class ProbeConnection(SocketLink):
         exactly one, so this is where it waits for its turn under the rate limit (before any
         clock or byte count of the measurement starts)."""
         if self._pacer is not None:
-            cancel = self._cancel
-            self._pacer.acquire(lambda: cancel is not None and cancel.is_set())
-            self.check_cancel()
+            self._take_turn(self._pacer)
         headers = {
             "Host": self.host,
             "User-Agent": f"booth-credit-monitor/{__version__}",
@@ -221,6 +221,22 @@ class ProbeConnection(SocketLink):
                                 hint=LOGIN_PAGE_HINT)
         raise RequestRejected(f"The cloud refused the speed test (HTTP {status}).",
                               status=status)
+
+    def _take_turn(self, pacer: Pacer) -> None:
+        """Wait for a token, but not for long: a check that would wait out a long Retry-After
+        (an outage's 30 s) says the cloud cannot be measured now instead of hanging."""
+        cancel = self._cancel
+        give_up = time.monotonic() + self.max_pacing_wait
+
+        def stop() -> bool:
+            return (cancel is not None and cancel.is_set()) or time.monotonic() > give_up
+
+        pacer.acquire(stop)
+        self.check_cancel()
+        if time.monotonic() > give_up:
+            raise CloudUnavailable("The cloud asked for a pause in requests (rate limit or "
+                                   "outage); the connection was not checked.",
+                                   hint="It will be retried.")
 
     def _note_retry_after(self, response: Response) -> None:
         """The cloud's Retry-After holds every request of every process, not only the probe's."""
