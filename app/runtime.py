@@ -28,7 +28,8 @@ from app.adapters.system.logs import register_secret, setup_logging
 from app.adapters.system.paths import AppPaths, resolve_paths
 from app.adapters.system.secrets import SecretStore
 from app.adapters.system.settings_file import Settings, load_settings, save_settings
-from app.core.booth_identity import booth_id
+from app.core.booth_identity import booth_id, booth_name
+from app.core.cloud_address import redact_url
 from app.core.errors import NotConfigured
 from app.core.forecast import PACE_FALLBACK, Forecast, default_event_end, forecast
 from app.core.status import StatusView, ViewSettings, build_view
@@ -159,8 +160,13 @@ class Runtime:
 
     @property
     def booth_id(self) -> str:
-        """What the cloud, claims and alerts call this booth (Settings, else the PC's name)."""
+        """What the cloud calls this booth (X-Booth-Id): Settings, else the PC's name."""
         return booth_id(str(self.settings.booth_name), socket.gethostname())
+
+    @property
+    def booth_name(self) -> str:
+        """The same name as people read it: claims, letters, alerts, the fleet."""
+        return booth_name(str(self.settings.booth_name), socket.gethostname())
 
     def _make_cloud(self) -> HttpCloud:
         if self._cloud is None:
@@ -212,7 +218,8 @@ class Runtime:
     # -- what the operator sees ----------------------------------------------------------------
 
     def view_settings(self) -> ViewSettings:
-        return ViewSettings(cloud_url=self.cloud_url,
+        # Shown and exported (status, the window, diagnostics): never a password in a URL.
+        return ViewSettings(cloud_url=redact_url(self.cloud_url),
                             low_balance_cents=self.settings.low_balance_cents)
 
     def view(self) -> StatusView:

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 TASKBAR = 40  # physical pixels Windows keeps for the taskbar
+# The checkout this file is in, before any installed copy: run from a git worktree, the venv's
+# editable install would otherwise render another checkout's windows.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def configure(width: int, height: int, scale: float, folder: Path) -> None:

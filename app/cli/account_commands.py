@@ -93,7 +93,8 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
         print(f"Account  {trap.title}: {trap.message}")
     if requests["requests"]:
         by = ", ".join(f"{n} {s}" for s, n in dict(requests["by_status"]).items() if n)
-        print(f"Support  {requests['requests']} requests ({by}); `claims` lists them")
+        count = requests["requests"]
+        print(f"Support  {count} request{'s' if count != 1 else ''} ({by}); `claims` lists them")
 
 
 def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> None:
@@ -110,6 +111,9 @@ def print_view(view: StatusView, found: Assessment, *, demo: bool = False) -> No
     note = clock_note(view)
     if note:
         print(f"Clock    {note}")
+    if view.ledger_behind:
+        print("History  the cloud's usage history is behind its balance (entries not listed "
+              "yet); the next refresh fills it in")
     for finding in found.findings:
         if finding.condition is not Condition.CURRENT:
             print(f"         {finding.line}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,11 +19,11 @@ from app.adapters.intake.local_trigger import trigger_token
 from app.cli.failures import EXIT_OK, EXIT_STILL_QUEUED, CommandFailed, lower_first
 from app.core.job_words import job_note, next_step
 from app.core.jobs import WORKABLE, Job, JobState, QueueCounts
-from app.core.model import FEATURE_LABELS, Feature
+from app.core.model import KNOWN_FEATURES, feature_label
 from app.orchestration.job_path import JobPath
 from app.runtime import Options, Runtime, utc_now
 
-FEATURES = [f.value for f in Feature]
+FEATURES = [f.id for f in KNOWN_FEATURES]
 STOP_WORDS = {
     "done": "",
     "offline": "the cloud cannot be reached; the queue keeps the photos and the tray app or "
@@ -38,7 +39,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     submit = sub.add_parser("submit", parents=[common], help="queue a photo for an AI feature "
                             "and send it (exit 0 done, 1 failed, 3 still queued)")
     submit.add_argument("path", metavar="PATH", help="a JPEG or PNG photo")
-    submit.add_argument("--feature", required=True, choices=FEATURES)
+    # Checked against the cloud's own list once the store is open (a vendor may add one).
+    submit.add_argument("--feature", required=True, metavar="FEATURE",
+                        help="one of the features the cloud lists (built in: "
+                        f"{', '.join(FEATURES)})")
     submit.add_argument("--no-wait", action="store_true",
                         help="only queue it durably; the tray app or `replay` sends it")
     submit.add_argument("--timeout", type=float, default=300.0, metavar="S")
@@ -93,6 +97,11 @@ def _with_job_path(options: Options, body: Callable[[JobPath], int]) -> int:
 
 def run_submit(args: argparse.Namespace, options: Options) -> int:
     def body(jp: JobPath) -> int:
+        offered = jp.features()
+        if args.feature not in offered:
+            print(f"'{args.feature}' is not a feature this cloud offers: "
+                  f"{', '.join(sorted(offered))}.", file=sys.stderr)
+            return 2
         intook = jp.intake.submit(Path(args.path), args.feature, "cli")
         job = intook.job
         assert job is not None
@@ -355,10 +364,7 @@ def run_trigger_token(args: argparse.Namespace, options: Options) -> int:
 
 
 def _label(feature: str) -> str:
-    try:
-        return FEATURE_LABELS[Feature(feature)]
-    except ValueError:
-        return feature
+    return feature_label(feature)
 
 
 def _when(moment: datetime | None) -> str:

@@ -85,6 +85,9 @@ class Books:
     coupons: Sequence[CouponUse] = ()
     # When each balance/ledger mismatch was first seen (the caller remembers it).
     first_seen: Mapping[str, datetime] = field(default_factory=dict)
+    # The cloud's balance names an entry the synced history lacks (SyncHealth.ledger_behind):
+    # a mismatch then is the history lagging, known for sure, not a dispute however long.
+    ledger_behind: bool = False
 
 
 def find_traps(books: Books, now: datetime) -> list[Trap]:
@@ -176,7 +179,7 @@ def _chain_breaks(books: Books, now: datetime, email: str) -> list[Trap]:
 
 def _balance_mismatch(books: Books, now: datetime, email: str) -> Trap | None:
     key = mismatch_key(books)
-    if key is None or books.balance_cents is None:
+    if key is None or books.balance_cents is None or books.ledger_behind:
         return None
     seen = books.first_seen.get(key)
     if seen is None or now - seen < MISMATCH_GRACE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.cloud_address import sends_token_in_clear
 from app.core.forecast import Forecast
 from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
 from app.core.money import dollars
@@ -38,6 +39,12 @@ def alerts_for(
     offline_after: timedelta = OFFLINE_NOTICE_AFTER,
 ) -> list[Alert]:
     found: list[Alert] = []
+    if sends_token_in_clear(view.cloud_url):
+        found.append(Alert(
+            key="unencrypted", title="Cloud connection not encrypted",
+            message="The API token and the photos cross the network in the clear: settings."
+            "json allows plain http://. Use an https:// address unless this network is yours "
+            "alone.", lasting=True))
     if view.low_balance and view.balance_cents is not None and view.as_of is not None:
         found.append(
             Alert(
@@ -121,7 +128,7 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 key=f"grace:{acct.status.value}:{iso(acct.grace_ends_at)}",
                 title="Credits at risk: account grace period",
                 message=f"Plan {acct.status.value}. Unless you downgrade to Pay-As-You-Go by "
-                f"{acct.grace_ends_at.astimezone():%d %b} ({max(0, left.days)} days), the account "
+                f"{acct.grace_ends_at.astimezone():%d %b} ({_days(left.days)}), the account "
                 f"closes and {view.balance_text()} in credits is removed.",
                 severity="critical",
                 lasting=True,
@@ -186,3 +193,8 @@ def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
         message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
         f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",
         severity="critical", lasting=True)]
+
+
+def _days(n: int) -> str:
+    n = max(0, n)
+    return f"{n} day{'s' if n != 1 else ''}"

@@ -10,11 +10,17 @@ from __future__ import annotations
 from urllib.parse import quote
 
 MAX_LENGTH = 64
+NAME_MAX_LENGTH = 100  # the contract's booth_name in refund and support requests
+
+
+def booth_name(name: str, computer_name: str) -> str:
+    """The same choice in people's words (claims, letters, alerts, the fleet): no encoding."""
+    chosen = " ".join((name or "").split()) or " ".join((computer_name or "").split())
+    return (chosen or "booth")[:NAME_MAX_LENGTH]
 
 
 def booth_id(name: str, computer_name: str) -> str:
-    chosen = " ".join((name or "").split()) or " ".join((computer_name or "").split())
-    encoded = quote(chosen or "booth", safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~")
+    encoded = quote(booth_name(name, computer_name), safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~")
     cut = encoded[:MAX_LENGTH]
     # Never cut through a %XX escape.
     tail = cut.rfind("%")

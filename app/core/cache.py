@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from app.core.model import Account, Balance, LedgerEntry
+from app.core.model import KNOWN_FEATURES, Account, Balance, FeatureInfo, LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class SyncHealth:
     failing_since: datetime | None = None
     consecutive_failures: int = 0
     ledger_cursor: str | None = None
+    # The balance includes a ledger entry the synced history does not have yet (the cloud's
+    # ledger lags its balance): the figure is right, the history cannot explain it yet.
+    ledger_behind: bool = False
 
 
 # Failures that mean the cloud could not be reached, or answered with an outage: they make the
@@ -62,6 +65,9 @@ class CachedState:
     balance_cents: int | None = None
     health: SyncHealth = field(default_factory=SyncHealth)
     contact: CloudContact = field(default_factory=CloudContact)
+    # The cloud's feature list as last read, else the contract's published one.
+    features: tuple[FeatureInfo, ...] = KNOWN_FEATURES
+    features_read_at: datetime | None = None
 
 
 class CacheStore(Protocol):
@@ -71,7 +77,12 @@ class CacheStore(Protocol):
 
     def commit_ledger_page(self, entries: list[LedgerEntry], cursor: str) -> None: ...
 
-    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime) -> None: ...
+    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime, *,
+                    ledger_behind: bool = False) -> None: ...
+
+    def has_entry(self, entry_id: str) -> bool: ...
+
+    def commit_features(self, features: tuple[FeatureInfo, ...], at: datetime) -> None: ...
 
     def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None: ...
 

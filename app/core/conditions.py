@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from app.core.account_guard import Trap, TrapKind
 from app.core.bandwidth import PreflightResult, Verdict
+from app.core.cloud_address import sends_token_in_clear
 from app.core.jobs import JobState, QueueCounts
 from app.core.model import Account, AccountStatus
 from app.core.money import dollars
@@ -31,6 +32,7 @@ class Condition(str, enum.Enum):
     NOT_CURRENT = "not_current"
     SLOW_LINK = "slow_link"
     LOW_BALANCE = "low_balance"
+    UNENCRYPTED = "unencrypted"
     CURRENT = "current"
 
 
@@ -49,6 +51,8 @@ LOOKS: dict[Condition, Look] = {
     Condition.NOT_CURRENT: Look("NOT CURRENT", "#8a8f98", "?", "warning"),
     Condition.SLOW_LINK: Look("SLOW LINK", "#7a4fc9", "~", "warning"),
     Condition.LOW_BALANCE: Look("LOW BALANCE", "#c98a00", "¢", "warning"),
+    # The operator opted in to plain http:// off this PC: shown for as long as it lasts.
+    Condition.UNENCRYPTED: Look("UNENCRYPTED", "#a0522d", "⊘", "warning"),
     Condition.CURRENT: Look("CURRENT", "#2e9d4f", "$", "info"),
 }
 RANK = {condition: rank for rank, condition in enumerate(LOOKS)}
@@ -123,6 +127,12 @@ def assess(view: StatusView, now: datetime, *, link: PreflightResult | None = No
             f"Low balance: {dollars(view.balance_cents)}, below "
             f"{dollars(view.low_balance_cents)}; all booths share it",
             key="low_balance"))
+    if sends_token_in_clear(view.cloud_url):
+        findings.append(Finding(
+            Condition.UNENCRYPTED, "Unencrypted: the API token and the photos cross the "
+            "network in the clear (plain http:// allowed in settings.json)",
+            "Use an https:// address and remove allow_insecure_http to end this.",
+            key="unencrypted"))
     findings.sort(key=lambda f: RANK[f.condition])
     current = not view.stale
     return Assessment(tuple(findings), view.balance_text(),
@@ -180,6 +190,11 @@ def _freshness(view: StatusView, now: datetime) -> Finding:
                else "not refreshed recently")
         return Finding(Condition.NOT_CURRENT, f"Not current since {since}: {why}",
                        view.last_error or "", key="not_current")
+    if view.ledger_behind:
+        # The figure is the cloud's and current; what lags is the history that explains it,
+        # so "current" alone would overstate what the monitor can vouch for.
+        return Finding(Condition.CURRENT, "Current balance; its usage history is still "
+                       "catching up (checking again in a few seconds)", key="current")
     return Finding(Condition.CURRENT, "Current: confirmed by the cloud", key="current")
 
 

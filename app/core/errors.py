@@ -72,3 +72,14 @@ class SecretStoreError(MonitorError):
 
 class NotConfigured(MonitorError):
     """Something the operator must set first (cloud URL, token)."""
+
+
+class AlertNotSent(MonitorError):
+    """A phone alert service did not take the alert (unreachable, refused, timed out). The
+    message names the service kind ("ntfy address 1"), never the URL: it holds a token."""
+
+    retryable = True
+
+
+class BadAlertAddress(MonitorError):
+    """An Apprise URL that no Apprise service understands: retrying will not help."""

@@ -66,6 +66,7 @@ def known_prices(entries: Iterable[LedgerEntry], charged: Iterable[tuple[str, in
 PACE_WINDOW = timedelta(hours=1)
 PACE_FALLBACK = timedelta(hours=3)
 MIN_CHARGES = 5  # fewer charges than this in the last hour: look back further
+SHORT_SPAN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,12 @@ def forecast(balance_cents: int | None, entries: list[LedgerEntry], now: datetim
     # over the time since the first. An idle tail since the last charge slows the pace down.
     recent.sort(key=lambda e: e.timestamp)
     span = now - recent[0].timestamp
-    if len(recent) > 1 and span >= timedelta(minutes=5):
-        per_hour = sum(-e.amount_cents for e in recent[1:]) / (span.total_seconds() / 3600)
+    if len(recent) > 1:
+        # Spread over at least five minutes: a burst is not an hour's pace, and a night that
+        # started two minutes ago rises with each photo instead of sitting at one photo per
+        # ten minutes until the fifth minute (the busy-night demo showed that lag).
+        per_hour = sum(-e.amount_cents for e in recent[1:]) / (
+            max(span, SHORT_SPAN).total_seconds() / 3600)
     else:
         per_hour = -recent[0].amount_cents / (max(span, timedelta(minutes=10)).total_seconds()
                                                / 3600)

@@ -59,6 +59,34 @@ FEATURE_LABELS = {
 
 
 @dataclass(frozen=True)
+class FeatureInfo:
+    """One AI feature as the cloud lists it (GET /v1/features)."""
+
+    id: str
+    label: str
+    price_cents: int | None = None
+
+
+# The contract's published list (docs/cloud-api.md 7.5): what a booth that has never reached
+# the cloud offers. Once the cloud's own list is read, that list decides: a vendor may add
+# features (the contract lets enums grow) or retire one.
+KNOWN_FEATURES: tuple[FeatureInfo, ...] = (
+    FeatureInfo(Feature.BACKGROUND_REMOVAL.value, "Background removal", 25),
+    FeatureInfo(Feature.AI_HEADSHOT.value, "AI headshot", 100),
+    FeatureInfo(Feature.DRAW_ME.value, "Draw Me", 150),
+)
+
+
+def feature_label(feature_id: str, catalog: tuple[FeatureInfo, ...] = ()) -> str:
+    """The cloud's name for a feature, else the built-in one, else its id in words: a feature
+    added by the vendor after this release still reads as a name, never as a crash."""
+    for info in (*catalog, *KNOWN_FEATURES):
+        if info.id == feature_id:
+            return info.label
+    return feature_id.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
 class Account:
     email: str
     plan: Plan
@@ -76,6 +104,9 @@ class Account:
 class Balance:
     balance_cents: int
     as_of: datetime  # the cloud's own time for this figure
+    # The newest ledger entry the figure includes (docs/cloud-api.md 7.3); None for an empty
+    # ledger or a cloud that does not say.
+    last_entry_id: str | None = None
 
 
 @dataclass(frozen=True)

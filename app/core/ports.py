@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from app.core.model import Account, Balance, LedgerPage
+from app.core.model import Account, Balance, FeatureInfo, LedgerPage
 
 
 class AccountCloud(Protocol):
@@ -19,6 +19,8 @@ class AccountCloud(Protocol):
     def get_ledger(
         self, *, cursor: str | None, since: datetime | None, limit: int
     ) -> LedgerPage: ...
+
+    def get_features(self) -> tuple[FeatureInfo, ...] | None: ...
 
 
 class Clock(Protocol):

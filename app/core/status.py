@@ -44,6 +44,7 @@ class StatusView:
     # booth, seconds) as the last confirmation measured it. `as_of` stays on this PC's clock.
     cloud_as_of: datetime | None = None
     clock_offset_seconds: float | None = None
+    ledger_behind: bool = False  # the usage history cannot explain the balance yet
 
     @property
     def account_email(self) -> str | None:
@@ -77,6 +78,7 @@ class StatusView:
             "failing_since": iso(self.failing_since),
             "stale_since": iso(self.stale_since),
             "offline_since": iso(self.contact.failing_since) if self.offline else None,
+            "ledger_behind": self.ledger_behind,
         }
 
 
@@ -122,6 +124,7 @@ def build_view(state: CachedState, now: datetime, settings: ViewSettings) -> Sta
         cloud_as_of=health.cloud_as_of,
         clock_offset_seconds=None if as_of is None or health.cloud_as_of is None
         else (health.cloud_as_of - as_of).total_seconds(),
+        ledger_behind=health.ledger_behind,
     )
 
 

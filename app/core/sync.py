@@ -23,6 +23,11 @@ PAGE_SIZE = 200
 # A refresh stops paging after this many pages and resumes next time, so a huge backlog can
 # never make one refresh hold the link for minutes.
 MAX_PAGES_PER_REFRESH = 25
+# A ledger behind its balance usually catches up within seconds (a replica, a queue): look
+# again this soon rather than at the next regular refresh minutes away.
+LEDGER_FOLLOW_UP_SECONDS = 15.0
+# Features change with a vendor release, not by the minute: read the list this often.
+FEATURES_EVERY = timedelta(hours=6)
 
 
 def error_kind(error: MonitorError) -> str:
@@ -45,6 +50,7 @@ class SyncOutcome:
     ok: bool
     new_entries: list[LedgerEntry] = field(default_factory=list)
     error: MonitorError | None = None
+    ledger_behind: bool = False  # look again soon (LEDGER_FOLLOW_UP): the history lags
 
     @property
     def retry_after(self) -> float | None:
@@ -62,17 +68,33 @@ class SyncService:
         a StorageError (our own disk) is raised, since recording it would fail too."""
         started = self._clock()
         try:
-            new_entries = self._sync_ledger(started)
+            # The balance first: its `last_entry_id` then names an entry the ledger fetched
+            # after it must already hold, so a ledger that does not is known to lag (fetched
+            # the other way round, an entry recorded in between would look like a gap).
             account = self._cloud.get_account()
             balance = self._cloud.get_balance()
+            new_entries = self._sync_ledger(started)
+            self._sync_features(started)
         except MonitorError as error:
             if isinstance(error, CloudUnreachable | CloudUnavailable | AuthFailed | ProtocolError):
                 # The stored text is what the operator reads later: message and what to do.
                 self._store.commit_sync_failure(self._clock(), str(error), error_kind(error))
                 return SyncOutcome(ok=False, error=error)
             raise
-        self._store.commit_sync(account, balance, self._clock())
-        return SyncOutcome(ok=True, new_entries=new_entries)
+        behind = (balance.last_entry_id is not None
+                  and not self._store.has_entry(balance.last_entry_id))
+        self._store.commit_sync(account, balance, self._clock(), ledger_behind=behind)
+        return SyncOutcome(ok=True, new_entries=new_entries, ledger_behind=behind)
+
+    def _sync_features(self, now: datetime) -> None:
+        state = self._store.load_cache()
+        read_at = state.features_read_at
+        if read_at is not None and timedelta(0) <= now - read_at < FEATURES_EVERY:
+            return
+        features = self._cloud.get_features()
+        # A cloud without the list (404), or one listing nothing this version can read,
+        # keeps what we had: offering no feature at all would stop every job.
+        self._store.commit_features(features or state.features, now)
 
     def _sync_ledger(self, now: datetime) -> list[LedgerEntry]:
         cursor = self._store.load_cache().health.ledger_cursor

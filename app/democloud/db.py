@@ -14,6 +14,10 @@ from pathlib import Path
 
 SCHEMA_VERSION = "1"
 
+# A busy night's charges are scheduled like a late purchase, but they are other booths' AI
+# runs: they carry the feature and the job that a usage history shows for a charge.
+ADDED_COLUMNS = (("scheduled_entries", "feature"), ("scheduled_entries", "job_id"))
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
@@ -214,3 +218,8 @@ def _apply_schema(conn: sqlite3.Connection) -> None:
         ).strip()
         if body:
             conn.execute(body)
+    # Columns added after a demo file may have been made (kept additive: schema version 1).
+    for table, column in ADDED_COLUMNS:
+        have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")

@@ -22,6 +22,10 @@ class Disruptions:
         self._mode: str | None = None
         self._until: float | None = None
         self._revoked: set[str] = set()
+        # A vendor whose ledger is served from a replica: the balance moves at once, the
+        # ledger shows nothing recorded after `_ledger_upto` until the lag ends.
+        self._ledger_upto: int | None = None
+        self._ledger_until: float | None = None
 
     def start_outage(self, mode: str, seconds: float) -> None:
         with self._lock:
@@ -41,6 +45,18 @@ class Disruptions:
                 return None
             return self._mode, max(1, int(remaining + 0.999))
 
+    def lag_ledger(self, upto_seq: int, seconds: float) -> None:
+        with self._lock:
+            self._ledger_upto = upto_seq
+            self._ledger_until = time.monotonic() + seconds
+
+    def ledger_upto(self) -> int | None:
+        """The newest ledger seq the ledger may show while a lag lasts, else None."""
+        with self._lock:
+            if self._ledger_until is not None and time.monotonic() >= self._ledger_until:
+                self._ledger_upto = self._ledger_until = None
+            return self._ledger_upto
+
     def revoke(self, token: str) -> None:
         with self._lock:
             self._revoked.add(token)
@@ -52,4 +68,5 @@ class Disruptions:
     def restore(self) -> None:
         with self._lock:
             self._mode = self._until = None
+            self._ledger_upto = self._ledger_until = None
             self._revoked.clear()

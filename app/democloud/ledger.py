@@ -118,6 +118,13 @@ def get_entry(conn: sqlite3.Connection, account_id: int, entry_id: str) -> dict[
     return entry_json(row) if row else None
 
 
+def newest_seq(conn: sqlite3.Connection, account_id: int) -> int:
+    (seq,) = conn.execute(
+        "SELECT COALESCE(MAX(seq), 0) FROM ledger_entries WHERE account_id = ?", (account_id,)
+    ).fetchone()
+    return int(seq)
+
+
 def balance_json(conn: sqlite3.Connection, account_id: int) -> dict[str, Any]:
     (balance,) = conn.execute(
         "SELECT balance_cents FROM accounts WHERE id = ?", (account_id,)
@@ -175,14 +182,19 @@ def parse_limit(raw: str | None) -> int:
 
 def seq_page(
     conn: sqlite3.Connection, table: str, account_id: int, after_seq: int, limit: int,
-    extra_where: str = "", extra_param: Any = None,
+    extra_where: str = "", extra_param: Any = None, upto_seq: int | None = None,
 ) -> tuple[list[sqlite3.Row], int, bool]:
     """Rows recorded after `after_seq`, oldest first, and the seq a cursor resumes from.
 
     When nothing matching is left, the cursor moves past everything recorded so far, including
-    rows the extra filter skipped, so an incremental reader never sees them twice."""
+    rows the extra filter skipped, so an incremental reader never sees them twice. `upto_seq`
+    hides what was recorded later (a lagging replica); the cursor stops there, so the hidden
+    rows come on a later page."""
     sql = f"SELECT * FROM {table} WHERE account_id = ? AND seq > ?"
     params: list[Any] = [account_id, after_seq]
+    if upto_seq is not None:
+        sql += " AND seq <= ?"
+        params.append(upto_seq)
     if extra_where:
         sql += f" AND {extra_where}"
         params.append(extra_param)
@@ -194,6 +206,8 @@ def seq_page(
     (last,) = conn.execute(
         f"SELECT COALESCE(MAX(seq), 0) FROM {table} WHERE account_id = ?", (account_id,)
     ).fetchone()
+    if upto_seq is not None:
+        last = min(last, upto_seq)
     return rows, max(after_seq, last), False
 
 
@@ -204,11 +218,12 @@ def page(
     after_seq: int,
     since: str | None,
     limit: int,
+    upto_seq: int | None = None,
 ) -> dict[str, Any]:
     """One page in recording order. Call inside Database.read() so the cursor matches the page."""
     rows, next_seq, has_more = seq_page(
         conn, "ledger_entries", account_id, after_seq, limit,
-        *(("timestamp >= ?", since) if since is not None else ()),
+        *(("timestamp >= ?", since) if since is not None else ()), upto_seq=upto_seq,
     )
     return {
         "entries": [entry_json(row) for row in rows],
@@ -228,11 +243,15 @@ def schedule(
     description: str,
     receipt: str | None = None,
     coupon_code: str | None = None,
+    feature: str | None = None,
+    job_id: str | None = None,
 ) -> None:
     conn.execute(
         "INSERT INTO scheduled_entries (account_id, due_at, timestamp, kind, amount_cents,"
-        " receipt, coupon_code, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (account_id, due_at, timestamp, kind, amount_cents, receipt, coupon_code, description),
+        " receipt, coupon_code, description, feature, job_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (account_id, due_at, timestamp, kind, amount_cents, receipt, coupon_code, description,
+         feature, job_id),
     )
 
 
@@ -241,6 +260,10 @@ def record_due(conn: sqlite3.Connection, now: float) -> float | None:
     for row in conn.execute(
         "SELECT * FROM scheduled_entries WHERE due_at <= ? ORDER BY due_at, id", (now,)
     ).fetchall():
+        conn.execute("DELETE FROM scheduled_entries WHERE id = ?", (row["id"],))
+        if row["kind"] in ("ai_run", "sms") and _balance(conn, row["account_id"]) < -row[
+                "amount_cents"]:
+            continue  # the other booth hits zero and pauses, like a real one
         record(
             conn,
             row["account_id"],
@@ -250,7 +273,14 @@ def record_due(conn: sqlite3.Connection, now: float) -> float | None:
             timestamp=row["timestamp"],
             receipt=row["receipt"],
             coupon_code=row["coupon_code"],
+            feature=row["feature"],
+            job_id=row["job_id"],
         )
-        conn.execute("DELETE FROM scheduled_entries WHERE id = ?", (row["id"],))
     (nxt,) = conn.execute("SELECT MIN(due_at) FROM scheduled_entries").fetchone()
     return nxt
+
+
+def _balance(conn: sqlite3.Connection, account_id: int) -> int:
+    (balance,) = conn.execute("SELECT balance_cents FROM accounts WHERE id = ?",
+                              (account_id,)).fetchone()
+    return int(balance)

@@ -63,7 +63,8 @@ def get_ledger(rt: Runtime, req: Request) -> Response:
         except ValueError as exc:
             raise bad_request("since must be an RFC 3339 timestamp with a time zone.") from exc
     with rt.db.read() as conn:
-        doc = ledger.page(conn, req.account_id, after_seq=after, since=since, limit=limit)
+        doc = ledger.page(conn, req.account_id, after_seq=after, since=since, limit=limit,
+                          upto_seq=rt.disruptions.ledger_upto())
     return json_response(200, doc)
 
 
@@ -78,8 +79,11 @@ def create_job(rt: Runtime, req: Request) -> Response:
     if media_type is None:
         raise ApiError(415, "unsupported_media_type", "Send the photo as image/jpeg or image/png.")
     booth_id = req.headers.get("X-Booth-Id")
-    if booth_id is not None and not 0 < len(booth_id) <= 64:
-        raise unprocessable("X-Booth-Id must be 1-64 characters.")
+    if booth_id is not None and not (0 < len(booth_id) <= 64 and booth_id.isascii()
+                                     and booth_id.isprintable()):
+        # Header bytes outside ASCII arrive as Latin-1 guesses: a client percent-encodes a
+        # name in another script (docs/cloud-api.md 7.6), so only printable ASCII is a name.
+        raise unprocessable("X-Booth-Id must be 1-64 printable ASCII characters.")
     with rt.in_flight.claim(req.account_id, "jobs", key):
         data = req.body.read_all(jobs.MAX_UPLOAD_BYTES)
         try:
@@ -213,6 +217,8 @@ def demo_scenario(rt: Runtime, req: Request, name: str) -> Response:
         return json_response(202, scenarios.coupon_bonus(rt, account_id, body))
     if name == "outage":
         return json_response(200, scenarios.start_outage(rt, body))
+    if name == "ledger-lag":
+        return json_response(200, scenarios.ledger_lag(rt, account_id, body))
     if name == "restore":
         return json_response(200, scenarios.restore(rt, account_id))
     if name == "expire-account":
@@ -227,6 +233,8 @@ def demo_scenario(rt: Runtime, req: Request, name: str) -> Response:
         return json_response(200, trap_scenarios.plan_ending(rt, account_id, body))
     if name == "close-account":
         return json_response(200, trap_scenarios.close_account(rt, account_id))
+    if name == "busy-night":
+        return json_response(202, trap_scenarios.busy_night(rt, account_id, body))
     if name == "revoke-token":
         rt.disruptions.revoke(req.token)
         return json_response(200, {"revoked": True})

@@ -180,11 +180,25 @@ def start_outage(rt: Runtime, body: dict[str, Any]) -> dict[str, Any]:
     return {"mode": mode, "seconds": seconds}
 
 
+def ledger_lag(rt: Runtime, account_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    """The balance moves at once, the ledger hides what is recorded from now on for `seconds`
+    (a vendor serving its ledger from a lagging replica): the client must see the balance
+    ahead of its history and look again, not trust it or call it a dispute."""
+    seconds = fields.number(body, "seconds", default=30, minimum=0, maximum=3600)
+    with rt.db.read() as conn:
+        upto = ledger.newest_seq(conn, account_id)
+    rt.disruptions.lag_ledger(upto, seconds)
+    return {"ledger_upto_seq": upto, "seconds": seconds}
+
+
 def restore(rt: Runtime, account_id: int) -> dict[str, Any]:
     """End outages and token revocation, reopen an expired or suspended account and renew a
     plan that was set to end (a closed account is support's business: a restore request)."""
     rt.disruptions.restore()
     with rt.db.tx() as conn:
+        # A busy night still running ends (a late purchase or bonus still arrives).
+        conn.execute("DELETE FROM scheduled_entries WHERE account_id = ? AND kind = 'ai_run'",
+                     (account_id,))
         row = accounts.get_row(conn, account_id)
         if row["status"] in ("expired", "suspended") or (
                 row["status"] == "active" and row["expires_at"] and not row["renews_at"]):

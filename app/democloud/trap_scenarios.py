@@ -2,16 +2,18 @@
 
 Each one puts the account into one trap the monitor must catch: a purchase paid but never
 credited, a coupon whose bonus was never activated, a deduction nothing explains, a plan that
-will not renew, and a closed account whose credits were removed. Backdating (`*_seconds_ago`)
+will not renew, and a closed account whose credits were removed; and a busy night, where other
+booths spend the shared balance photo by photo over the evening. Backdating (`*_seconds_ago`)
 lets a demo watch the 10-minute rule fire at once instead of after ten real minutes.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from app.democloud import accounts, billing, fields, ledger
+from app.democloud import accounts, billing, fields, jobs, ledger
 from app.democloud.clock import fmt_ts, new_id, utcnow
 from app.democloud.problems import unprocessable
 from app.democloud.support import CLOSURE_PREFIX
@@ -77,3 +79,34 @@ def close_account(rt: Runtime, account_id: int) -> dict[str, Any]:
                           description=f"{CLOSURE_PREFIX} after the grace period: credits "
                           "removed")
         return accounts.account_json(conn, account_id)
+
+
+def busy_night(rt: Runtime, account_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    """Other booths on the account running AI photos one after another, spread over time (not
+    one burst), speeding up from a photo every `every_seconds` to one every
+    `final_every_seconds`: the forecast has a pace to follow and watches it quicken. Each
+    charge is recorded when it is due (durably scheduled: a restart carries on); one the
+    balance no longer covers is dropped, as a booth at zero pauses. `restore` ends it."""
+    photos = fields.integer(body, "photos", default=120, minimum=1, maximum=2000)
+    first = fields.number(body, "every_seconds", default=30, minimum=0.05, maximum=3600)
+    last = fields.number(body, "final_every_seconds", default=max(0.05, first / 3), minimum=0.05,
+                         maximum=3600)
+    feature_id = fields.text(body, "feature", default="ai_headshot", max_length=64)
+    booth = fields.text(body, "booth_id", default="booth-2", max_length=64)
+    feature = jobs.require_feature(feature_id)
+    start, wall = utcnow(), time.time()
+    offset = 0.0
+    with rt.db.tx() as conn:
+        for n in range(photos):
+            # The gap shrinks evenly from the first to the last: the pace rises steadily.
+            offset += first + (last - first) * (n / max(1, photos - 1))
+            job_id = new_id("job")
+            ledger.schedule(conn, account_id, due_at=wall + offset,
+                            timestamp=fmt_ts(start + timedelta(seconds=offset)), kind="ai_run",
+                            amount_cents=-feature.price_cents, feature=feature.id,
+                            job_id=job_id,
+                            description=f"{feature.label} (job {job_id}, {booth})")
+    rt.wake_worker()
+    return {"photos": photos, "feature": feature.id, "price_cents": feature.price_cents,
+            "every_seconds": first, "final_every_seconds": last,
+            "ends_in_seconds": round(offset, 1)}

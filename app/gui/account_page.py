@@ -19,12 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import (
-    FEATURE_LABELS,
     Account,
     AccountStatus,
-    Feature,
     LedgerEntry,
     PaymentMethod,
+    feature_label,
 )
 from app.core.money import dollars
 from app.core.status import StatusView
@@ -106,9 +105,7 @@ class AccountPage(QWidget):
         self._shown_entries = ids
         self.activity.setRowCount(len(entries))
         for row, entry in enumerate(entries):
-            feature = entry.feature or ""
-            if feature in Feature._value2member_map_:
-                feature = FEATURE_LABELS[Feature(feature)]
+            feature = feature_label(entry.feature) if entry.feature else ""
             cells = [
                 entry.timestamp.astimezone().strftime("%d %b %H:%M"),
                 entry.kind.value.replace("_", " "),

@@ -243,7 +243,9 @@ class JobWorker(QObject):
         self._jp.folders = folders = _refresh_folders(self._jp)
         self._jp.intake.output, self._jp.intake.quarantine_folder = (folders.output,
                                                                      folders.quarantine)
-        self._scanner = HotFolderScanner(folders.hot, folder_rules(self._jp.runtime.settings),
+        self._scanner = HotFolderScanner(folders.hot,
+                                         folder_rules(self._jp.runtime.settings,
+                                                      self._jp.features()),
                                          quiet_seconds=self._quiet,
                                          exclude=(folders.output, folders.quarantine))
         self._watch_new_subfolders()

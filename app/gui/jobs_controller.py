@@ -56,6 +56,7 @@ class JobsController(QObject):
         worker.settings_applied.connect(self.jobs.apply_settings)
         self.jobs.snapshot.connect(self._on_queue)
         self.jobs.notice.connect(self._on_notice)
+        self.jobs.notice.connect(worker.alerts.take)  # the phone's copy, on its thread
         self.jobs.problem.connect(lambda title, message: on_alert(Alert("", title, message)))
         queue = window.queue_view
         queue.retry_requested.connect(self.jobs.retry)

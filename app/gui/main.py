@@ -32,9 +32,13 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME, APP_USER_MODEL_ID
 from app.adapters.system.windows_shell import set_app_user_model_id
+from app.core.account_guard import Trap
+from app.core.alert_routing import routes_from_setting, wants_tray
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
+from app.core.support_requests import SupportRequest
 from app.gui.assets import app_icon, style_sheet
+from app.gui.fleet_controller import FleetController
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
@@ -70,6 +74,7 @@ class MonitorApp(QObject):
     _summarize = Signal(object)
     _export_summary = Signal(str, object)
     _geometry = Signal(object)
+    _screenshot = Signal(object, object)  # request ids, PNG of the balance panel
 
     def __init__(self, app: QApplication, options: Options, *, tray_available: bool,
                  backoff: Backoff | None = None):
@@ -114,6 +119,7 @@ class MonitorApp(QObject):
         self.window.refunds_view.reload_requested.connect(refunds.reload)
         self.window.refunds_view.file_now_requested.connect(refunds.file_now)
         self.window.refunds_view.export_requested.connect(refunds.export_csv)
+        self._wire_guard()
         self.tray = TrayController(self)
         self.tray.refresh_requested.connect(self._refresh.emit)
         self.tray.show_window_requested.connect(self.show_window)
@@ -124,6 +130,12 @@ class MonitorApp(QObject):
         self.tray.summary_requested.connect(self.show_event_summary)
         self.jobs = JobsController(self.worker, self.window, self.tray, self._on_alert)
         self.worker.ready.connect(self.jobs.start)
+        # The fleet view (issue 13): this booth's state out, every booth's in, own thread.
+        self.fleet = FleetController(options, self.window.fleet_page)
+        self.worker.snapshot.connect(self.fleet.state_changed)
+        self.jobs.jobs.snapshot.connect(self.fleet.state_changed)
+        self.worker.settings_applied.connect(self.fleet.settings_changed)
+        self.worker.ready.connect(self.fleet.start)
         system = self.worker.system
         self.tools = ToolsController(paths_for(options), self.window, self._on_alert)
         self.tray.about_requested.connect(self.tools.show_about)
@@ -144,6 +156,28 @@ class MonitorApp(QObject):
         if not tray_available:
             # No tray (some Linux desktops, kiosk shells): the window is the app, closing quits.
             self.window.closed.connect(self.quit)
+
+    def _wire_guard(self) -> None:
+        """The account guard's worker to the Support requests tab, the tray and the alerts."""
+        guard, view = self.worker.guard, self.window.support_view
+        guard.loaded.connect(view.show_requests)
+        guard.loaded.connect(self._on_guard)
+        guard.alert.connect(self._on_alert)
+        guard.packet_written.connect(view.show_packet_result)
+        view.file_now_requested.connect(guard.file_now)
+        view.packet_requested.connect(guard.write_packet)
+        self._screenshot.connect(guard.attach_screenshot)
+        # A method of this GUI-thread object, not a lambda: the grab must run on this thread.
+        guard.wants_screenshot.connect(self._screenshot_for_guard)
+
+    def _screenshot_for_guard(self, request_ids: list[str]) -> None:
+        self._screenshot.emit(request_ids, self.window.support_view.balance_png())
+
+    def _on_guard(self, requests: list[SupportRequest], traps: list[Trap],
+                  _problems: list[Alert]) -> None:
+        self.tray.set_guard(traps, requests)
+        # A trap's alert is listed while the trap lasts and dropped once it is gone.
+        self.window.alerts.set_active("guard", {f"trap:{t.key}" for t in traps})
 
     def start(self) -> None:
         self.thread.start()
@@ -187,6 +221,9 @@ class MonitorApp(QObject):
             return
         self._dialog = SettingsDialog(self.snapshot, start_at_login=self.autostart_on)
         self._dialog.submitted.connect(self._settings.emit)
+        # "Send a test alert" runs on the worker's thread (a queued connection) and answers here.
+        self._dialog.phone.test_requested.connect(self.worker.alerts.send_test)
+        self.worker.alerts.test_done.connect(self._dialog.phone.show_test_result)
         self._dialog.show()
 
     def open_dashboard(self) -> None:
@@ -212,7 +249,7 @@ class MonitorApp(QObject):
         # The job path hands back its jobs first, then the monitor worker closes the store and
         # the demo cloud on its own thread; the app quits when that thread finishes, or after a
         # grace period if a network call is still hanging.
-        self.jobs.stop(then=self._stop_monitor)
+        self.jobs.stop(then=lambda: self.fleet.stop(then=self._stop_monitor))
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
 
     def restart_in_demo(self) -> None:
@@ -251,6 +288,7 @@ class MonitorApp(QObject):
         self.disposed = True
         self.tray.icon.hide()
         self.jobs.dispose()
+        self.fleet.dispose()
         self.tools.dispose()
         self.setup.dispose()
         for obj in (self._dialog, self._summary_dialog, self.window, self.tray.menu, self.tray,
@@ -267,7 +305,10 @@ class MonitorApp(QObject):
 
     def _on_alert(self, alert: Alert) -> None:
         self.window.show_alert(alert)
-        if self.tray_available:
+        self.fleet.alert(alert)
+        # Settings → Phone alerts can route a kind to the phone only, or below a severity nowhere.
+        routes = routes_from_setting(self.snapshot.settings.alert_routes if self.snapshot else {})
+        if self.tray_available and wants_tray(alert, routes):
             self.tray.notify(alert)
 
     def _on_problem(self, title: str, message: str) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.adapters.system.logs import register_secret
 from app.adapters.system.settings_file import Settings, write_atomic
-from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
+from app.core.alerts import Alert
 from app.core.backoff import Backoff
 from app.core.bandwidth import PreflightResult
 from app.core.cache import CachedState
@@ -31,8 +31,14 @@ from app.core.forecast import Forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
+from app.core.sync import LEDGER_FOLLOW_UP_SECONDS
+from app.gui.alert_worker import AlertWorker
 from app.gui.refunds_view import RefundsWorker
+from app.gui.support_view import GuardWorker
 from app.gui.system_worker import SystemWorker
+from app.orchestration.alert_path import AlertPath, raise_alerts
+from app.orchestration.fleet_path import set_mqtt_password
+from app.orchestration.guard_path import GuardPath
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
 from app.orchestration.summary_path import event_summary
@@ -70,6 +76,7 @@ class Snapshot:
     folders: JobFolders | None = None  # where photos go in and out (Settings shows them)
     window_geometry: list[int] | None = None  # where the operator left the window
     forecast: Forecast | None = None  # the shared balance at the fleet's recent pace
+    alert_targets: tuple[str, ...] = ()  # phone alert URLs by label ("ntfy address 1")
 
     def view(self) -> StatusView:
         # Recomputed on every call so ages and staleness move on between syncs.
@@ -106,9 +113,18 @@ class MonitorWorker(QObject):
         # the freshly synced ledger and must not race it for the store.
         self.refunds = RefundsWorker(lambda: RefundPath(self._require_runtime()))
         self.refunds.setParent(self)
+        # The account guard (issue 11) likewise: it reads the ledger the sync just wrote. The
+        # tray app renders the balance panel, so a dispute waits briefly for that picture.
+        self.guard = GuardWorker(lambda: GuardPath(self._require_runtime(), screenshots=True))
+        self.guard.setParent(self)
         # Start at login, diagnostics and first-run setup: same thread, same runtime.
         self.system = SystemWorker(self._require_runtime, self._settings_changed)
         self.system.setParent(self)
+        # Phone alerts (issue 13): same thread, same runtime; the refund cycle's and the job
+        # notices' alerts reach it through its take slot, the monitor's through _notify.
+        self.alerts = AlertWorker(lambda: AlertPath(self._require_runtime()))
+        self.alerts.setParent(self)
+        self.refunds.alert.connect(self.alerts.take)
 
     # -- lifecycle (called on the worker thread) -----------------------------------------------
 
@@ -138,6 +154,7 @@ class MonitorWorker(QObject):
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        self.alerts.stop()
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
@@ -221,7 +238,11 @@ class MonitorWorker(QObject):
         self._syncing = False
         self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
+        self.guard.cycle()
+        self.alerts.after_sync(outcome.ok)
         if outcome.ok:
+            if outcome.ledger_behind:
+                return min(LEDGER_FOLLOW_UP_SECONDS, runtime.settings.refresh_interval_seconds)
             return runtime.settings.refresh_interval_seconds
         failures = runtime.cache.load_cache().health.consecutive_failures
         return self._backoff.delay(failures, self._rng, outcome.retry_after)
@@ -230,19 +251,18 @@ class MonitorWorker(QObject):
         """Publish, then the alerts that are new (and the outages that ended) since the last
         look; an unreachable cloud gets one more look when its notice is due, so the notice
         comes on time even while syncs back off for minutes."""
-        before = runtime.cache.active_alert_keys()
-        view = runtime.view()
         now = utc_now()
         after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
-        found = alerts_for(view, new_entries, now, after)
-        found += forecast_alerts(runtime.forecast(view, now), now)
-        shown, active = fresh_alerts(found, before)
-        shown += ended_alerts(before, active, now)
-        runtime.cache.set_active_alert_keys(active)
+        # The phone-routed ones are in the outbox before their keys are remembered.
+        shown = raise_alerts(runtime, self.alerts.path(), new_entries, now)
+        active = runtime.cache.active_alert_keys()
+        view = runtime.view()
         self._publish()  # before the alerts, so a notification never outruns the figures
         for item in shown:
             log.info("alert: %s: %s", item.title, item.message)
             self.alert.emit(item)
+        if shown:
+            self.alerts.deliver()
         since = view.contact.failing_since if view.offline else None
         if since is not None and self._alert_timer is not None and not any(
                 k.startswith("offline:") for k in active):
@@ -271,12 +291,20 @@ class MonitorWorker(QObject):
 
     @Slot(object, object)
     def apply_settings(self, changes: dict[str, Any], secrets: dict[str, str]) -> None:
-        """`secrets` holds only what the operator typed anew: "token", "smtp_password"."""
+        """`secrets` holds only what the operator typed anew: "token", "smtp_password",
+        "mqtt_password"."""
         runtime = self._runtime
         if runtime is None:
             return
         changes = dict(changes)
         start_at_login = changes.pop("start_at_login", None)
+        secrets = dict(secrets)
+        # New phone alert URLs, or [] to remove them all (never registered as one secret: the
+        # list is split and each URL is registered when it is stored).
+        alert_urls = secrets.pop("alert_urls", None)
+        urls = None if alert_urls is None else alert_urls.split()
+        if changes.pop("alert_urls_cleared", False):
+            urls = []
         try:
             runtime.settings = replace(runtime.settings, **changes)
             runtime.save_settings()
@@ -288,6 +316,12 @@ class MonitorWorker(QObject):
             if secrets.get("smtp_password"):
                 where = set_smtp_password(runtime, secrets["smtp_password"])
                 log.info("SMTP password saved (%s)", where)
+            if secrets.get("mqtt_password"):
+                where = set_mqtt_password(runtime, secrets["mqtt_password"])
+                log.info("MQTT broker password saved (%s)", where)
+            where = self.alerts.save_urls(urls)
+            if where:
+                log.info("phone alert addresses saved (%s)", where)
         except MonitorError as error:
             self.problem.emit("Settings not saved", str(error))
             return
@@ -300,6 +334,7 @@ class MonitorWorker(QObject):
         if self._runtime is not None:
             self._runtime.reset_cloud()
         self.refunds.settings_changed()
+        self.guard.settings_changed()
         self.settings_applied.emit()
         self._publish()
         self._schedule(0)
@@ -371,6 +406,8 @@ class MonitorWorker(QObject):
                 folders=job_folders(runtime),
                 window_geometry=self._window_geometry,
                 forecast=runtime.forecast(runtime.view(), now),
+                # The demo does not wake the OS keyring for this (see _secret_note).
+                alert_targets=self.alerts.labels(load=not self._options.demo),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.core.job_words import job_note, next_step
 from app.core.jobs import FINAL, OPEN, Job, JobState, QueuePause
-from app.core.model import FEATURE_LABELS, Feature
+from app.core.model import FEATURE_LABELS, feature_label
 from app.core.money import dollars
 from app.core.status import StatusView, clock_text
 from app.gui.job_worker import QueueSnapshot
@@ -371,10 +371,7 @@ def _photos(n: int) -> str:
 
 
 def _feature(feature: str) -> str:
-    try:
-        return FEATURE_LABELS[Feature(feature)]
-    except ValueError:
-        return feature
+    return feature_label(feature)
 
 
 def _clock(moment: datetime) -> str:

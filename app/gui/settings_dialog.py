@@ -1,6 +1,6 @@
-"""Settings: the cloud and its token, photos and the connection, refund claims.
+"""Settings: the cloud and its token, photos and the connection, refund claims, phone alerts.
 
-Three pages, each scrolling on its own, with Save and Cancel outside them: on a 1366 x 768
+Four pages, each scrolling on its own, with Save and Cancel outside them: on a 1366 x 768
 laptop at 150% the dialog gets about 450 logical pixels of height, less than the fields need.
 Fields show real values (the folders in use, feature names); secret fields never show what is
 stored, and leaving one empty keeps the one in the keyring.
@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.model import FEATURE_LABELS, Feature
+from app.gui.alert_settings import PhoneAlertsPage
+from app.gui.fleet_settings import FleetSettings
 from app.gui.monitor_worker import Snapshot
 from app.gui.screen_fit import place, scrolling
 
@@ -43,13 +44,12 @@ REFUND_CHANNELS = [("to the cloud's refund endpoint", "cloud"), ("by email to su
                    ("both", "both")]
 # Plain SMTP is not offered here: the claim carries the account email and the job history.
 SMTP_SECURITY = [("STARTTLS (port 587)", "starttls"), ("TLS (port 465)", "tls")]
-FEATURES = [(FEATURE_LABELS[f], f.value) for f in Feature]
 PREFERRED = QSize(580, 560)
 MINIMUM = QSize(440, 320)
 
 
 class SettingsDialog(QDialog):
-    # (changed settings fields, {"token": ..., "smtp_password": ...} for secrets typed anew)
+    # (changed settings fields, {"token", "smtp_password", "mqtt_password"}: secrets typed anew)
     submitted = Signal(object, object)
 
     def __init__(self, snap: Snapshot, start_at_login: bool | None = None):
@@ -82,6 +82,9 @@ class SettingsDialog(QDialog):
         self.event_end.setDisplayFormat("HH:mm")
         ends = QTime.fromString(str(s.event_ends_at), "HH:mm")
         self.event_end.setTime(ends if ends.isValid() else QTime(23, 30))
+        self.event_end.setToolTip("The forecast warns when the shared balance runs out before "
+                                  "this time at the fleet's pace (the next such time from now; "
+                                  "23:30 unless set)")
         self.refund_channel = _combo(REFUND_CHANNELS, s.refund_channel)
         self.support_email = QLineEdit(s.support_email)
         self.smtp_host = QLineEdit(s.smtp_host)
@@ -96,8 +99,10 @@ class SettingsDialog(QDialog):
         self.smtp_from = QLineEdit(s.smtp_from)
         self.hot_folder = QLineEdit(s.hot_folder or self._defaults.get("hot", ""))
         self.output_folder = QLineEdit(s.output_folder or self._defaults.get("output", ""))
-        self.default_feature = _combo(FEATURES, s.default_feature)
-        self.folder_features = FolderFeatures(s.folder_features)
+        # The cloud's own list as last read (the contract's published one before that).
+        features = [(f.label, f.id) for f in snap.state.features]
+        self.default_feature = _combo(features, s.default_feature)
+        self.folder_features = FolderFeatures(s.folder_features, features)
         self.hold_on_slow_link = QCheckBox("Hold photos while the link is too slow "
                                            "(off: warn and send anyway)")
         self.hold_on_slow_link.setChecked(bool(s.hold_on_slow_link))
@@ -153,6 +158,11 @@ class SettingsDialog(QDialog):
         for title, form in (("Cloud", cloud), ("Photos and connection", photos),
                             ("Refund claims", refunds)):
             self.pages.addTab(_scrolling(form), title)
+        self.phone = PhoneAlertsPage(s.alert_routes, snap.alert_targets,
+                                     "" if snap.demo else snap.secret_note)
+        self.pages.addTab(scrolling(self.phone), "Phone alerts")
+        self.fleet = FleetSettings(s)
+        self.pages.addTab(_scrolling(self.fleet.form), "Fleet")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -187,6 +197,9 @@ class SettingsDialog(QDialog):
             "smtp_security": self.smtp_security.currentData(),
             "smtp_username": self.smtp_username.text().strip(),
             "smtp_from": self.smtp_from.text().strip(),
+            "alert_routes": self.phone.routes_setting(),
+            "alert_urls_cleared": self.phone.cleared(),  # not a setting: the worker pops it
+            **self.fleet.changes(),
         }
 
     def _folder(self, field: QLineEdit, name: str) -> str:
@@ -198,18 +211,24 @@ class SettingsDialog(QDialog):
 
     def _save(self) -> None:
         typed = {"token": self.token.text().strip(),
-                 "smtp_password": self.smtp_password.text()}
+                 "smtp_password": self.smtp_password.text(),
+                 "alert_urls": self.phone.typed_urls(),
+                 "mqtt_password": self.fleet.password.text()}
         self.submitted.emit(self.changes(), {k: v for k, v in typed.items() if v})
         self.token.clear()
         self.smtp_password.clear()
+        self.phone.forget_typed()
+        self.fleet.password.clear()
         self.accept()
 
 
 class FolderFeatures(QWidget):
     """Subfolders of the hot folder with their own AI feature, by feature name."""
 
-    def __init__(self, mapping: dict[str, str], parent: QWidget | None = None):
+    def __init__(self, mapping: dict[str, str], features: list[tuple[str, str]],
+                 parent: QWidget | None = None):
         super().__init__(parent)
+        self._features = features
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Subfolder", "AI feature"])
         self.table.verticalHeader().setVisible(False)
@@ -219,7 +238,7 @@ class FolderFeatures(QWidget):
         self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + 3 * rows
                                   + 4)
         add = QPushButton("Add")
-        add.clicked.connect(lambda: self.add_row("", Feature.AI_HEADSHOT.value))
+        add.clicked.connect(lambda: self.add_row("", features[0][1]))
         remove = QPushButton("Remove")
         remove.clicked.connect(self._remove_selected)
         buttons = QHBoxLayout()
@@ -230,7 +249,7 @@ class FolderFeatures(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
-        known = {f.value for f in Feature}
+        known = {fid for _, fid in features}
         for folder, feature in sorted(mapping.items()):
             if feature in known:
                 self.add_row(folder, feature)
@@ -239,7 +258,7 @@ class FolderFeatures(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         self.table.setItem(row, 0, QTableWidgetItem(folder))
-        self.table.setCellWidget(row, 1, _combo(FEATURES, feature))
+        self.table.setCellWidget(row, 1, _combo(self._features, feature))
 
     def mapping(self) -> dict[str, str]:
         out = {}

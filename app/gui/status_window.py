@@ -19,12 +19,14 @@ from app.core.jobs import QueueCounts
 from app.gui.account_page import AccountPage
 from app.gui.alert_list import AlertList
 from app.gui.connection_page import ConnectionPage
+from app.gui.fleet_page import FleetPage
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
 from app.gui.queue_window import QueueWindow
 from app.gui.refunds_view import RefundsView
 from app.gui.screen_fit import place, scrolling
 from app.gui.status_header import StatusHeader
+from app.gui.support_view import SupportView, widget_png
 from app.runtime import utc_now
 
 # Ages in the window move on between syncs; a slow tick costs nothing when idle.
@@ -62,12 +64,16 @@ class StatusWindow(QWidget):
         self.connection = ConnectionPage()
         self.connection.check_link_requested.connect(self.check_link_requested.emit)
         self.refunds_view = RefundsView()
+        self.support_view = SupportView()
+        self.support_view.balance_png = lambda: widget_png(self.header)  # the dispute's picture
+        self.fleet_page = FleetPage()
         self.alerts = AlertList()
         self.tabs = QTabWidget()
         # Each page scrolls on its own when the screen is too small for it (1280 x 720 at
         # 200% leaves about 300 logical pixels): the header, tabs and buttons stay put.
         for page, title in ((self.account_page, "Account"), (self.queue_view, "AI jobs"),
                             (self.connection, "Connection"), (self.refunds_view, "Refund claims"),
+                            (self.support_view, "Support requests"), (self.fleet_page, "Fleet"),
                             (self.alerts, "Alerts")):
             self.tabs.addTab(scrolling(page), title)
         self._alerts_tab = self.tabs.count() - 1
@@ -171,9 +177,10 @@ class StatusWindow(QWidget):
         view = snap.view()
         found = snap.assess(self._queue)
         self.setWindowIcon(state_icon(found.worst))
+        # A forecast with no recent pace says nothing: the photos left from older history then.
+        ahead = snap.forecast.text(now) if snap.forecast else ""
         self.header.show_assessment(
-            found, forecast=snap.forecast.text(now) if snap.forecast else
-            photos_left_text(view.balance_cents, snap.recent, now),
+            found, forecast=ahead or photos_left_text(view.balance_cents, snap.recent, now),
             syncing=snap.syncing)
         self.refresh_button.setEnabled(not snap.syncing)
         self.account_page.show_view(view, now)

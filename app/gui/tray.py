@@ -11,10 +11,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from app.core.account_guard import Trap
 from app.core.alerts import Alert
 from app.core.conditions import Assessment, Condition, link_line
 from app.core.job_notices import queue_line
 from app.core.jobs import QueueCounts
+from app.core.support_requests import SupportRequest
+from app.core.trap_line import countdown_line, trap_line
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
 from app.gui.queue_badge import badge_icon
@@ -23,6 +26,7 @@ from app.runtime import utc_now
 TOOLTIP_TICK_MS = 60_000
 # Windows cuts a tray tooltip at 127 characters; what matters most comes first.
 TOOLTIP_MAX = 127
+TOOLTIP_MIN_TAIL = 16  # fewer characters of a line than this say nothing
 MENU_LINE_MAX = 64
 NOTIFY_MS = 15_000
 MAX_STATUS_LINES = 5
@@ -40,16 +44,36 @@ DEMO_SCENARIOS = [
     ("API token revoked", "revoke-token", {}),
     ("Restore everything", "restore", {}),
 ]
+# The support article's money traps (issue 11), after a separator: each puts the demo account
+# into one trap; the 10-minute ones are backdated so the rule fires on the next sync.
+TRAP_SCENARIOS = [
+    ("Trap: lost purchase ($50 paid, never credited)", "lost-purchase", {"amount_cents": 5000}),
+    ("Trap: coupon not activated (Pro4Free)", "coupon-not-activated", {}),
+    ("Trap: unexplained deduction ($20)", "unexplained-deduction", {"amount_cents": 2000}),
+    ("Trap: plan expiring (6½ days, no renewal)", "plan-ending", {"days": 6.5}),
+    ("Trap: grace running out (2 days left)", "expire-account", {"grace_days": 2}),
+    ("Trap: grace over, account closed", "close-account", {}),
+    ("Busy night (other booths, speeding up)", "busy-night", {}),
+]
 
 
 def short(text: str, limit: int = MENU_LINE_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def tooltip_text(assessment: Assessment, queue: QueueCounts | None = None) -> str:
+def tooltip_text(assessment: Assessment, queue: QueueCounts | None = None,
+                 account: tuple[str, ...] = ()) -> str:
+    """`account`: the account guard's lines (the worst open trap, the plan's countdown),
+    after the state and before the queue: money at stake outranks photos waiting."""
     lines = [f"Booth credits {assessment.balance} {assessment.age}", assessment.words()]
+    lines += [line for line in account if line]
     if queue is not None and queue_line(queue):
         lines.append(queue_line(queue))
+    # Too long for Windows' tooltip: a last line of which only a few characters would show is
+    # dropped; the one that then ends it is cut short ("Account closed, $174.70 removed — supp…"
+    # still says what happened). The balance and the state are always there.
+    while len(lines) > 2 and len("\n".join(lines[:-1])) > TOOLTIP_MAX - TOOLTIP_MIN_TAIL:
+        lines.pop()
     text = "\n".join(lines)
     return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
 
@@ -70,6 +94,8 @@ class TrayController(QObject):
         super().__init__(parent)
         self._snapshot: Snapshot | None = None
         self._queue: QueueCounts | None = None
+        self._traps: list[Trap] = []
+        self._requests: list[SupportRequest] = []
         self.checking_link = False
         self.icon = QSystemTrayIcon(state_icon(Condition.NOT_CURRENT), self)
         self.menu = QMenu()
@@ -81,6 +107,7 @@ class TrayController(QObject):
         self._balance.triggered.connect(self.show_window_requested.emit)
         # One line per active condition, worst first, each with its own icon.
         self._status_lines = [self._line() for _ in range(MAX_STATUS_LINES)]
+        self._trap_line = self._line()  # the worst open money trap, as in the tooltip
         self._queue_line = self._line()
         self._link = self._line()
         self.menu.addSeparator()
@@ -91,7 +118,11 @@ class TrayController(QObject):
         self._add("Open the cloud dashboard", self.dashboard_requested)
         self._add("Settings…", self.settings_requested)
         self.demo_menu = self.menu.addMenu("Demo")
-        for label, name, payload in DEMO_SCENARIOS:
+        for item in [*DEMO_SCENARIOS, None, *TRAP_SCENARIOS]:
+            if item is None:
+                self.demo_menu.addSeparator()
+                continue
+            label, name, payload = item
             action = self.demo_menu.addAction(label)
             action.triggered.connect(
                 lambda _=False, n=name, p=payload: self.demo_requested.emit(n, p)
@@ -139,6 +170,21 @@ class TrayController(QObject):
         self._update_tooltip()
         self._update_texts()
 
+    def set_guard(self, traps: list[Trap], requests: list[SupportRequest]) -> None:
+        """The account guard's latest findings (after each sync)."""
+        self._traps, self._requests = list(traps), list(requests)
+        self._update_tooltip()
+        self._update_texts()
+
+    def account_lines(self) -> tuple[str, ...]:
+        """The worst open money trap and the plan's countdown ('' when none)."""
+        if self._snapshot is None:
+            return ()
+        now = utc_now()
+        view = self._snapshot.view()
+        return (trap_line(self._traps, self._requests, now),
+                countdown_line(view.account, view.balance_cents, now))
+
     def _update_tooltip(self) -> None:
         found = self.assessment()
         if found is None:
@@ -146,7 +192,7 @@ class TrayController(QObject):
         icon = (badge_icon(found.worst, self._queue) if self._queue is not None
                 else state_icon(found.worst))
         self.icon.setIcon(icon)
-        self.icon.setToolTip(tooltip_text(found, self._queue))
+        self.icon.setToolTip(tooltip_text(found, self._queue, self.account_lines()))
 
     def notify(self, alert: Alert) -> None:
         icon = {
@@ -157,7 +203,8 @@ class TrayController(QObject):
 
     def menu_lines(self) -> list[str]:
         """The visible status texts, top to bottom (what an operator reads)."""
-        actions = [self._balance, *self._status_lines, self._queue_line, self._link]
+        actions = [self._balance, *self._status_lines, self._trap_line, self._queue_line,
+                   self._link]
         return [a.text() for a in actions if a.isVisible()]
 
     def _update_texts(self) -> None:
@@ -171,6 +218,10 @@ class TrayController(QObject):
             if finding is not None:
                 action.setText(short(finding.line))
                 action.setIcon(state_icon(finding.condition))
+        trap = trap_line(self._traps, self._requests, utc_now())
+        self._trap_line.setText(short(trap))
+        self._trap_line.setToolTip(trap)
+        self._trap_line.setVisible(bool(trap))
         line = queue_line(self._queue) if self._queue is not None else ""
         self._queue_line.setText(line)
         self._queue_line.setVisible(bool(line))

@@ -35,8 +35,10 @@ from app.adapters.store.stats import store_statistics
 from app.adapters.system.autostart import Autostart, for_this_system
 from app.adapters.system.durable import make_private
 from app.adapters.system.logs import scrub
+from app.core.cloud_address import redact_url
 from app.core.errors import MonitorError, StorageError
 from app.core.status import iso
+from app.orchestration.alert_targets import load_targets
 from app.orchestration.refund_path import smtp_secret_name
 from app.runtime import Runtime, utc_now
 
@@ -103,7 +105,7 @@ def about(runtime: Runtime, autostart: Autostart | None, qt_version: str | None,
         "profile": paths.profile or "real",
         "folders": {"config": str(paths.config_dir), "data": str(paths.data_dir),
                     "cache": str(paths.cache_dir), "logs": str(paths.log_dir)},
-        "cloud_url": runtime.cloud_url or None,
+        "cloud_url": redact_url(runtime.cloud_url) if runtime.cloud_url else None,
         "secrets": secret_note,
         "start_at_login": {"enabled": starts, "where": entry.where()},
         "made_at": iso(utc_now()),
@@ -141,6 +143,12 @@ def _secrets(runtime: Runtime) -> tuple[list[str], str]:
             sources.append(f"smtp password: {smtp.source}")
             if smtp.value:
                 found.append(smtp.value)
+        # Phone alert URLs (issue 13) carry their service's token: each, and each without its
+        # scheme (the part a person would paste elsewhere), is kept out.
+        urls = [t.url for t in load_targets(runtime)]
+        if urls:
+            sources.append(f"phone alert addresses: {len(urls)}")
+            found += urls + [u.split("://", 1)[-1] for u in urls if "://" in u]
     except MonitorError as error:
         sources.append(f"keyring not readable ({error}); logs were scrubbed when written")
     backend = runtime.secrets.describe()

@@ -20,9 +20,16 @@ from app.adapters.store.guard_repo import GuardRepo
 from app.adapters.store.requests_repo import RequestsRepo
 from app.adapters.system.settings_file import write_atomic
 from app.core.account_guard import DISPUTE_WINDOW, Books, Trap, TrapKind, find_traps, mismatch_key
+from app.core.alerts import Alert
 from app.core.errors import MonitorError
 from app.core.support_letter import SCREENSHOT_NAME, compose, entries_csv, facts_json
-from app.core.support_requests import OPEN, RequestStatus, SupportRequest, new_request
+from app.core.support_requests import (
+    OPEN,
+    RequestStatus,
+    SupportRequest,
+    new_request,
+    trap_alert,
+)
 from app.orchestration.refund_path import RefundPath, filing_config, policy_for
 from app.orchestration.request_relay import GuardPolicy, GuardReport, RequestRelay
 from app.runtime import Runtime, utc_now
@@ -83,9 +90,11 @@ class GuardPath:
         entries = self.guard.entries_in_order(now - DISPUTE_WINDOW - timedelta(days=1))
         books = Books(account=state.account, balance_cents=state.balance_cents, entries=entries,
                       payments=self.guard.payments(), coupons=self.guard.coupons())
-        seen = self.guard.first_seen(mismatch_key(books), now)
+        behind = state.health.ledger_behind
+        # The ten-minute wait starts once the history has caught up, not while it lags.
+        seen = self.guard.first_seen(None if behind else mismatch_key(books), now)
         return Books(books.account, books.balance_cents, entries, books.payments,
-                     books.coupons, seen)
+                     books.coupons, seen, ledger_behind=behind)
 
     def cycle(self, *, file_now: bool = False, read: bool = True) -> GuardReport:
         """After a sync: read the payment side, find the traps, file and follow up."""
@@ -108,6 +117,13 @@ class GuardPath:
     def traps(self) -> list[Trap]:
         """The traps in the cached account now (no network)."""
         return find_traps(self.books(), utc_now())
+
+    def new_notices(self, traps: list[Trap]) -> list[Alert]:
+        """Each trap and each plan reminder (its key names the 14/7/3/1-day step) told once,
+        ever. A renewal drawn from credits is left out: the sync's own alert tells it."""
+        told = [t for t in traps if t.kind is not TrapKind.RENEWAL_FROM_CREDITS]
+        fresh = set(self.guard.claim_notices([f"trap:{t.key}" for t in told], utc_now()))
+        return [trap_alert(t) for t in told if f"trap:{t.key}" in fresh]
 
     def dispute(self) -> SupportRequest | None:
         """The balance dispute to show or save: the newest open one, or one the account

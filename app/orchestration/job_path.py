@@ -30,13 +30,14 @@ from app.core.errors import MonitorError
 from app.core.job_link import LinkCheck, PreflightLink
 from app.core.job_runner import JobCloud, JobRunner, RunPolicy
 from app.core.jobs import FINAL, WORKABLE, JobState
-from app.core.model import Feature
+from app.core.model import KNOWN_FEATURES
 from app.orchestration.job_engine import EngineConfig, EngineEvent, JobEngine
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)
 
-FEATURES = frozenset(f.value for f in Feature)
+# Until the cloud's own list is read (docs/cloud-api.md 7.5), the contract's published one.
+FEATURES = frozenset(f.id for f in KNOWN_FEATURES)
 # A spool file younger than this may belong to a job another process is about to commit.
 SPOOL_GRACE_SECONDS = 3600.0
 
@@ -71,16 +72,17 @@ def _folder(value: object, default: Path) -> Path:
     return Path(value).expanduser() if isinstance(value, str) and value.strip() else default
 
 
-def folder_rules(settings: Settings) -> FolderRules:
-    """Read leniently: a hand-edited settings file with a wrong entry loses that entry only."""
+def folder_rules(settings: Settings, offered: frozenset[str] = FEATURES) -> FolderRules:
+    """Read leniently: a hand-edited settings file with a wrong entry loses that entry only.
+    `offered`: the features the cloud lists (JobPath.features())."""
     folders = settings.folder_features if isinstance(settings.folder_features, dict) else {}
     rules = settings.feature_rules if isinstance(settings.feature_rules, list) else []
-    default = settings.default_feature if settings.default_feature in FEATURES else ""
+    default = settings.default_feature if settings.default_feature in offered else ""
     return FolderRules(
-        default_feature=default, features=FEATURES,
-        folder_features={str(k): v for k, v in folders.items() if v in FEATURES},
+        default_feature=default, features=offered,
+        folder_features={str(k): v for k, v in folders.items() if v in offered},
         name_rules=tuple((str(r[0]), r[1]) for r in rules
-                         if isinstance(r, list) and len(r) == 2 and r[1] in FEATURES),
+                         if isinstance(r, list) and len(r) == 2 and r[1] in offered),
     )
 
 
@@ -116,7 +118,7 @@ class JobPath:
         if link is None and use_default_link:
             link = default_link(runtime)
         self._cloud_lock = threading.Lock()
-        self.cloud_jobs = CloudJobs(self._cloud, booth_id=settings.booth_name)
+        self.cloud_jobs = CloudJobs(self._cloud, booth_id=runtime.booth_id)
         cloud: JobCloud = wrap_cloud(self.cloud_jobs) if wrap_cloud else self.cloud_jobs
         self.runner = JobRunner(cloud, self.repo, LocalFiles(), link, utc_now,
                                 policy or run_policy(settings), cloud_clock=self._cloud_now)
@@ -140,8 +142,13 @@ class JobPath:
         except MonitorError:
             return utc_now()
 
+    def features(self) -> frozenset[str]:
+        """The AI features the cloud listed when last read (the built-in list before that)."""
+        return frozenset(f.id for f in self.runtime.cache.load_cache().features)
+
     def scanner(self, quiet_seconds: float = 2.0) -> HotFolderScanner:
-        return HotFolderScanner(self.folders.hot, folder_rules(self.runtime.settings),
+        return HotFolderScanner(self.folders.hot,
+                                folder_rules(self.runtime.settings, self.features()),
                                 quiet_seconds=quiet_seconds,
                                 exclude=(self.folders.output, self.folders.quarantine))
 
@@ -160,7 +167,7 @@ class JobPath:
             return job.to_json() if job else None
 
         return LocalTrigger(int(self.runtime.settings.local_trigger_port), token, submit, lookup,
-                            FEATURES)
+                            self.features())
 
     def listen(self, listener: Callable[[EngineEvent], None]) -> None:
         self._listeners.append(listener)

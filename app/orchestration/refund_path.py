@@ -64,7 +64,7 @@ def filing_config(runtime: Runtime) -> FilingConfig:
     support = str(s.support_email).strip()
     return FilingConfig(
         channels=channels_from_setting(s.refund_channel),
-        identity=Identity(account, str(s.booth_name).strip()),
+        identity=Identity(account, runtime.booth_name),
         support_email="" if support.lower() == PLACEHOLDER_SUPPORT else support,
         sender=sender_address(s, account),
     )

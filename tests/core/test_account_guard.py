@@ -113,6 +113,9 @@ def test_a_balance_ahead_of_the_ledger_waits_ten_minutes_before_it_is_a_dispute(
     seen = {key: NOW - timedelta(minutes=10)}
     assert kinds(replace(ahead, first_seen=seen)) == [K.BALANCE_DISPUTE]
     assert mismatch_key(books()) is None
+    # The cloud said its balance includes an entry we lack: the ledger lags, no dispute.
+    seen = {key: NOW - timedelta(hours=2)}
+    assert kinds(replace(ahead, first_seen=seen, ledger_behind=True)) == []
 
 
 def test_a_renewal_from_credits_is_explained_and_one_of_the_wrong_size_disputed():

@@ -42,6 +42,18 @@ def test_the_forecast_moves_with_the_pace_of_spending():
     assert "runs out ≈" in busy.text(NOW) and "photos left" in busy.text(NOW)
 
 
+def test_a_night_that_just_started_rises_with_each_photo_and_a_burst_is_no_hour():
+    """$1 every 30 s is $120 an hour: the first minutes count toward it photo by photo (over at
+    least five minutes), near it by the fifth; five charges at once do not make an hour's
+    pace, and the pace falls as the quiet after them lasts."""
+    paces = [forecast(10_000, runs(n, 0.5, 100, start_minutes_ago=0.5), NOW).cents_per_hour
+             for n in (2, 4, 6, 10)]
+    assert paces == sorted(paces) and round(paces[0]) == 1200 and round(paces[-1]) == 10800
+    burst = [forecast(10_000, runs(5, 0, 150, start_minutes_ago=m), NOW).cents_per_hour
+             for m in (0, 5, 20)]
+    assert [round(p) for p in burst] == [7200, 7200, 1800]
+
+
 def test_running_out_before_the_event_ends_is_flagged_unless_auto_recharge_is_on():
     pace = runs(6, 2, 100)  # $30 an hour: $60 lasts two hours
     end_soon = NOW + timedelta(hours=1)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from itertools import pairwise
 from typing import Any
 
 import httpx
+import pytest
 
 from app.democloud import DemoCloud
+from app.democloud.clock import parse_ts
 from tests.conftest import wait_until
 from tests.democloud.conftest import AUTH, OTHER_TOKEN, all_entries, scenario
 
@@ -164,3 +167,32 @@ def test_a_database_from_before_the_payment_routes_gets_them_at_start(tmp_path):
         assert len(api.get("/v1/coupons").json()["coupons"]) == 1
     with DemoCloud(db) as demo, httpx.Client(base_url=demo.url, headers=AUTH) as api:
         assert len(api.get("/v1/payments").json()["payments"]) == 2  # not twice
+
+
+def test_a_busy_night_spends_photo_by_photo_faster_and_faster_and_pauses_at_zero(api):
+    """Spread over time, not one burst: each charge lands when due, the gaps shrink, the
+    balance never goes below zero, and restore ends what is left of the night."""
+    before = {e["id"] for e in all_entries(api)}
+    started = scenario(api, "busy-night", photos=6, every_seconds=0.6,
+                       final_every_seconds=0.2, feature="draw_me")
+    assert started["ends_in_seconds"] == pytest.approx(2.4)
+
+    def night() -> list[dict[str, Any]]:
+        return [e for e in all_entries(api) if e["id"] not in before]
+    assert len(night()) < 6  # not all at once
+    charges = wait_until(lambda: night() if len(night()) == 6 else None, timeout=10)
+    assert {(e["kind"], e["feature"], e["amount_cents"]) for e in charges} == {
+        ("ai_run", "draw_me", -150)}
+    assert all(e["job_id"] for e in charges)
+    stamps = [parse_ts(e["timestamp"]) for e in charges]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(stamps)]
+    assert gaps == sorted(gaps, reverse=True) and gaps[0] > gaps[-1]
+
+    # A night longer than the balance: the other booth pauses at zero; restore ends it.
+    balance = api.get("/v1/balance").json()["balance_cents"]
+    scenario(api, "busy-night", photos=balance // 150 + 5, every_seconds=0.1,
+             final_every_seconds=0.1, feature="draw_me")
+    wait_until(lambda: api.get("/v1/balance").json()["balance_cents"] < 150, timeout=60)
+    assert api.get("/v1/balance").json()["balance_cents"] >= 0
+    scenario(api, "busy-night", photos=50, every_seconds=5)
+    assert scenario(api, "restore")["scheduled_entries"] == 0

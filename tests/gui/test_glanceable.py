@@ -87,7 +87,8 @@ def agree(app: MonitorApp, condition: Condition) -> dict[str, object]:
     assert words in str(view["tooltip"]), view
     found = app.tray.assessment()
     assert [short(f.line) for f in found.findings] == view["menu"][1:1 + len(found.findings)]
-    assert tooltip_text(app.tray.assessment(), app.jobs.counts) == view["tooltip"]
+    assert tooltip_text(app.tray.assessment(), app.jobs.counts,
+                        app.tray.account_lines()) == view["tooltip"]
     return view
 
 
@@ -142,6 +143,8 @@ def test_an_expired_plan_counts_down_and_stops_claiming_it_renews(booth, qtbot):
                     timeout=20_000)
     view = agree(app, C.NEEDS_ATTENTION)
     assert "Plan expired: downgrade to Pay-As-You-Go by" in str(view["line"])
+    # The tray's tooltip counts the grace period down, with the credit a downgrade keeps.
+    assert "Grace: 29 days left; Pay-As-You-Go keeps $" in str(view["tooltip"])
     form = app.window.account_page.account_form
     labels = [form.itemAt(r, form.ItemRole.LabelRole).widget().text()
               for r in range(form.rowCount())]

@@ -204,3 +204,24 @@ def test_a_photo_written_with_long_pauses_waits_for_its_end_marker(intake, folde
     ticks.t += 60
     assert scanner.scan().incomplete == [(cut, "background_removal")]
     assert intake.set_aside(cut, "not whole").quarantined_to == quarantine / "cut.jpg"
+
+
+def test_a_photo_with_data_after_its_end_marker_is_whole(intake, folders):
+    """Issue 10 #10 (limit found after the fix): cameras append previews or maker notes after
+    EOI/IEND; such a file is whole and must be sent, not quarantined as never finished. A file
+    cut inside its scan data still waits."""
+    hot, _, _ = folders
+    ticks = Ticks()
+    scanner = HotFolderScanner(hot, rules(), quiet_seconds=2.0, incomplete_seconds=60.0,
+                               monotonic=ticks)
+    jpeg, png, cut = hot / "trailer.jpg", hot / "trailer.png", hot / "cut.jpg"
+    whole = make_jpeg()
+    jpeg.write_bytes(whole + b"MPF\x01" + bytes(range(1, 250)) * 4)
+    png.write_bytes(make_png(8, 8) + b"camera notes" * 10)
+    cut.write_bytes(whole[: len(whole) - 6])
+    scanner.scan()
+    ticks.t += 3
+    ready = {path for path, _ in scanner.scan().ready}
+    assert ready == {jpeg, png}
+    ticks.t += 60
+    assert [path for path, _ in scanner.scan().incomplete] == [cut]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.adapters.intake.hot_folder import Intake, NotAPhoto
+from app.adapters.intake.job_files import LocalFiles
 from app.adapters.intake.photo_file import MAX_PHOTO_BYTES, read_photo
 from app.adapters.store import Database
 from app.adapters.store.jobs_repo import JobsRepo
@@ -62,3 +63,20 @@ def test_a_device_and_a_folder_are_refused(intake, tmp_path):
         intake.submit(Path("/dev/zero"), "draw_me", "cli")
     with pytest.raises(NotAPhoto, match="folder"):
         intake.submit(tmp_path, "draw_me", "cli")
+
+
+def test_the_re_read_before_sending_is_capped_too(tmp_path):
+    """Issue 10 #11 (limit found after the fix): the runner re-reads the spool copy or the
+    original before each upload; a file swapped for a huge one must not fill memory (it reads
+    as changed: its bytes cannot match the queued hash)."""
+    huge = tmp_path / "swapped.jpg"
+    with open(huge, "wb") as handle:
+        handle.truncate(MAX_PHOTO_BYTES * 4)
+    assert len(LocalFiles().read(str(huge))) == MAX_PHOTO_BYTES + 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system (Windows)")
+def test_a_pipe_swapped_in_for_a_queued_photo_does_not_block_the_re_read(tmp_path):
+    pipe = tmp_path / "photo.jpg"
+    os.mkfifo(pipe)
+    assert LocalFiles().read(str(pipe)) == b""

@@ -22,12 +22,13 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 @dataclass
 class Fault:
-    kind: str  # reset_upload | reset_after | hang_after | hang | malformed | status
+    kind: str  # reset_upload | reset_after | hang_after | hang | malformed | status | answer
     method: str = ""
     path: str = ""
     times: int = 1
     status: int = 500
     headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""  # "answer": what a newer vendor release would say instead
 
     def matches(self, method: str, path: str) -> bool:
         return (not self.method or method == self.method) and path.startswith(self.path)
@@ -44,10 +45,11 @@ class FaultProxy:
         self.port = 0
 
     def inject(self, kind: str, *, method: str = "", path: str = "", times: int = 1,
-               status: int = 500, headers: dict[str, str] | None = None) -> None:
+               status: int = 500, headers: dict[str, str] | None = None,
+               body: bytes = b"") -> None:
         with self._lock:
             self._faults.append(Fault(kind, method, path, times, status,
-                                      tuple((headers or {}).items())))
+                                      tuple((headers or {}).items()), body))
 
     def clear(self) -> None:
         with self._lock:
@@ -124,6 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reset()
         if fault and fault.kind == "malformed":
             return self._reply(200, b'{"id": "job_', {"Content-Type": "application/json"})
+        if fault and fault.kind == "answer":
+            return self._reply(fault.status, fault.body,
+                               {"Content-Type": "application/json", **dict(fault.headers)})
         if fault and fault.kind == "status":
             return self._reply(fault.status, b'{"code": "injected"}',
                                {"Content-Type": "application/problem+json",

@@ -14,7 +14,6 @@ Every answer's Date header also tells how far the booth's clock is from the clou
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -30,8 +29,10 @@ from app import __version__
 from app.adapters.cloud.wire import (
     account_from_json,
     balance_from_json,
+    features_from_json,
     ledger_page_from_json,
 )
+from app.core.cloud_address import is_loopback_host, redact_url
 from app.core.errors import (
     AuthFailed,
     CaptivePortal,
@@ -43,7 +44,7 @@ from app.core.errors import (
     ProtocolError,
     RequestRejected,
 )
-from app.core.model import Account, Balance, LedgerPage
+from app.core.model import Account, Balance, FeatureInfo, LedgerPage
 from app.core.status import iso
 
 log = logging.getLogger(__name__)
@@ -60,29 +61,6 @@ CLOCK_SAMPLE_MAX_RTT = 2.0
 
 class AnswerTooLarge(ProtocolError):
     """The answer exceeded what this kind of request can legitimately return."""
-
-
-def redact_url(url: str) -> str:
-    """The URL without any user name or password, for showing and storing."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_cloud_url(url: str, *, allow_insecure_http: bool = False) -> None:
@@ -159,6 +137,15 @@ class HttpCloud:
 
     def get_balance(self) -> Balance:
         return balance_from_json(self.request_json("GET", "/v1/balance"))
+
+    def get_features(self) -> tuple[FeatureInfo, ...] | None:
+        """The cloud's AI features, or None when this cloud has no feature list (404)."""
+        try:
+            return features_from_json(self.request_json("GET", "/v1/features"))
+        except RequestRejected as error:
+            if error.status == 404:
+                return None
+            raise
 
     def get_ledger(self, *, cursor: str | None, since: datetime | None, limit: int) -> LedgerPage:
         params: dict[str, str | int] = {"limit": limit}

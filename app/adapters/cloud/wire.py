@@ -13,6 +13,7 @@ from app.core.model import (
     AccountStatus,
     Balance,
     EntryKind,
+    FeatureInfo,
     LedgerEntry,
     LedgerPage,
     PaymentMethod,
@@ -93,7 +94,30 @@ def account_from_json(body: dict[str, Any]) -> Account:
 
 
 def balance_from_json(body: dict[str, Any]) -> Balance:
-    return Balance(balance_cents=_int(body, "balance_cents"), as_of=_required_time(body, "as_of"))
+    last = body.get("last_entry_id")
+    return Balance(balance_cents=_int(body, "balance_cents"), as_of=_required_time(body, "as_of"),
+                   last_entry_id=str(last) if isinstance(last, str | int) and last != "" else None)
+
+
+def features_from_json(body: dict[str, Any]) -> tuple[FeatureInfo, ...]:
+    """The cloud's feature list; an item this version cannot read is left out (with a log
+    line), not allowed to fail the whole refresh."""
+    items = body.get("features")
+    if not isinstance(items, list):
+        raise ProtocolError("The cloud's feature list has no 'features' array.")
+    found: list[FeatureInfo] = []
+    for item in items:
+        fid = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(fid, str) or not fid.strip() or len(fid) > 64:
+            log.warning("feature list item without a usable id skipped: %r", item)
+            continue
+        label = item.get("label")
+        price = item.get("price_cents")
+        found.append(FeatureInfo(
+            id=fid, label=label.strip() if isinstance(label, str) and label.strip() else fid,
+            price_cents=price if isinstance(price, int) and not isinstance(price, bool)
+            and price >= 0 else None))
+    return tuple(found)
 
 
 def entry_from_json(body: dict[str, Any]) -> LedgerEntry:

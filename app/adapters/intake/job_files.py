@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from app.adapters.intake.photo_file import read_queued
 from app.adapters.system.durable import sync_folder
 from app.core.errors import MonitorError
 from app.core.jobs import OutputFolderError, SourceMissing
@@ -43,7 +44,7 @@ class LocalFiles:
 
     def read(self, path: str) -> bytes:
         try:
-            return Path(path).read_bytes()
+            return read_queued(Path(path))
         except FileNotFoundError:
             raise SourceMissing(
                 f"The photo {Path(path).name} was deleted or moved before it could be sent.",

@@ -11,10 +11,12 @@ from typing import Any
 from app.adapters.store.db import Database, from_text, to_text
 from app.core.cache import CONTACT_FAILURES, CachedState, CloudContact, SyncHealth
 from app.core.model import (
+    KNOWN_FEATURES,
     Account,
     AccountStatus,
     Balance,
     EntryKind,
+    FeatureInfo,
     LedgerEntry,
     PaymentMethod,
     Plan,
@@ -67,6 +69,17 @@ MIGRATIONS = [
     );
     INSERT INTO cloud_contact(id) VALUES (1)
     """,
+    "ALTER TABLE cache_state ADD COLUMN ledger_behind INTEGER NOT NULL DEFAULT 0",
+    # The cloud's feature list (GET /v1/features) in its order, and when it was read.
+    """
+    CREATE TABLE features (
+        id TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        price_cents INTEGER
+    );
+    ALTER TABLE cache_state ADD COLUMN features_read_at TEXT
+    """,
 ]
 
 
@@ -78,8 +91,13 @@ class CacheRepo:
     def load_cache(self) -> CachedState:
         row = self._db.query("SELECT * FROM cache_state WHERE id = 1")[0]
         account = _account_from_json(row["account_json"]) if row["account_json"] else None
+        features = tuple(
+            FeatureInfo(r["id"], r["label"], r["price_cents"])
+            for r in self._db.query("SELECT * FROM features ORDER BY position"))
         return CachedState(
             account=account,
+            features=features or KNOWN_FEATURES,
+            features_read_at=from_text(row["features_read_at"]),
             contact=self.load_contact(),
             balance_cents=row["balance_cents"],
             health=SyncHealth(
@@ -91,6 +109,7 @@ class CacheRepo:
                 failing_since=from_text(row["failing_since"]),
                 consecutive_failures=row["consecutive_failures"],
                 ledger_cursor=row["ledger_cursor"],
+                ledger_behind=bool(row["ledger_behind"]),
             ),
         )
 
@@ -108,16 +127,30 @@ class CacheRepo:
                 )
             conn.execute("UPDATE cache_state SET ledger_cursor = ? WHERE id = 1", (cursor,))
 
-    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime) -> None:
+    def commit_sync(self, account: Account, balance: Balance, confirmed_at: datetime, *,
+                    ledger_behind: bool = False) -> None:
         with self._db.transaction() as conn:
             _contact(conn, confirmed_at, "sync", None, None)
             conn.execute(
                 "UPDATE cache_state SET account_json=?, balance_cents=?, cloud_as_of=?,"
                 " confirmed_at=?, last_attempt_at=?, last_error=NULL, last_error_kind=NULL,"
-                " failing_since=NULL, consecutive_failures=0 WHERE id = 1",
+                " failing_since=NULL, consecutive_failures=0, ledger_behind=? WHERE id = 1",
                 (_account_to_json(account), balance.balance_cents, to_text(balance.as_of),
-                 to_text(confirmed_at), to_text(confirmed_at)),
+                 to_text(confirmed_at), to_text(confirmed_at), int(ledger_behind)),
             )
+
+    def commit_features(self, features: tuple[FeatureInfo, ...], at: datetime) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM features")
+            conn.executemany(
+                "INSERT OR IGNORE INTO features(id, position, label, price_cents)"
+                " VALUES (?,?,?,?)",
+                [(f.id, n, f.label, f.price_cents) for n, f in enumerate(features)])
+            conn.execute("UPDATE cache_state SET features_read_at = ? WHERE id = 1",
+                         (to_text(at),))
+
+    def has_entry(self, entry_id: str) -> bool:
+        return bool(self._db.query("SELECT 1 FROM ledger_entries WHERE id = ?", (entry_id,)))
 
     def commit_sync_failure(self, at: datetime, message: str, kind: str) -> None:
         with self._db.transaction() as conn:

@@ -38,6 +38,9 @@ MIGRATIONS = [
         checked_at TEXT NOT NULL
     )
     """,
+    # Traps and plan reminders the operator was told about: each once, ever, even across
+    # restarts and between the tray app and the command line.
+    "CREATE TABLE guard_notices (key TEXT PRIMARY KEY, at TEXT NOT NULL)",
 ]
 
 
@@ -99,6 +102,20 @@ class GuardRepo:
             row = conn.execute("SELECT at FROM guard_first_seen WHERE key = ?",
                                (key,)).fetchone()
             return {key: _time(row["at"])}
+
+    # -- notices --------------------------------------------------------------------------------
+
+    def claim_notices(self, keys: Sequence[str], now: datetime) -> list[str]:
+        """The keys nobody was told about yet, now marked told (in one transaction, so two
+        processes never both notify)."""
+        fresh = []
+        with self._db.transaction() as conn:
+            for key in keys:
+                cur = conn.execute("INSERT OR IGNORE INTO guard_notices(key, at) VALUES (?, ?)",
+                                   (key, to_text(now)))
+                if cur.rowcount:
+                    fresh.append(key)
+        return fresh
 
     # -- the cached ledger, in recording order --------------------------------------------------
 

@@ -15,7 +15,7 @@ from app.core.errors import StorageError
 log = logging.getLogger(__name__)
 
 # Keys that must never be written to a settings file, even if someone edits one in by hand.
-_SECRET_KEYS = {"token", "api_token", "password", "smtp_password"}
+_SECRET_KEYS = {"token", "api_token", "password", "smtp_password", "mqtt_password"}
 
 
 @dataclass
@@ -61,6 +61,18 @@ class Settings:
     smtp_from: str = ""  # sender address ("" = the user name, or the account email)
     smtp_ca_file: str = ""  # extra CA to trust for the mail server ("" = system CAs only)
     refund_email_delay_minutes: int = 30  # gather an event's claims into one message
+    # Phone alerts (issue 13): per-kind routes that differ from the defaults
+    # (app.core.alert_routing); the Apprise URLs are secrets and live in the keyring only.
+    alert_routes: dict[str, Any] = field(default_factory=dict)
+    # Fleet view over MQTT (issue 13, docs/fleet.md); "" host = off. The password is in the
+    # keyring only. mqtt_account is the account's topic level ("" = the account email).
+    mqtt_host: str = ""
+    mqtt_port: int = 1883
+    mqtt_tls: bool = False
+    mqtt_ca_file: str = ""  # extra CA to trust for the broker ("" = system CAs only)
+    mqtt_username: str = ""
+    mqtt_account: str = ""
+    mqtt_home_assistant: bool = False  # publish Home Assistant MQTT discovery for this booth
     extra: dict[str, Any] = field(default_factory=dict)  # keys of newer versions, kept as they are
 
 
