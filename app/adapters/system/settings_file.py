@@ -30,6 +30,11 @@ class Settings:
     dashboard_url: str = ""
     # Plain http:// to a cloud off this PC sends the token in clear: refused unless set here.
     allow_insecure_http: bool = False
+    # The cloud's published per-token rate limit (docs/cloud-api.md section 4). Every request of
+    # every process on this PC is paced to a share of it (app/adapters/store/pacing_repo.py);
+    # set these only for a cloud that publishes other limits.
+    cloud_rate_limit: float = 50.0  # requests per second
+    cloud_rate_burst: int = 100
     # AI job path (issue 4): folders ("" = a folder in the app's data folder), one feature per
     # folder or per file-name rule, how jobs are sent, and the local trigger for booth software.
     hot_folder: str = ""
