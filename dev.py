@@ -36,6 +36,9 @@ INSTALLER_TEST_PACKAGES = ["nsis", "wine", "wine64"]
 BROKER_TEST_PACKAGES = ["mosquitto"]
 # The bandwidth benchmark's truth column (iperf3); without it that column says why it is empty.
 BENCH_PACKAGES = ["iperf3"]
+# Its ndt7 column runs M-Lab's client from npm on Node: Debian's, only where there is no node at
+# all (a Node from elsewhere usually brings its own npm, which Debian's would clash with).
+NODE_PACKAGES = ["nodejs", "npm"]
 LINT_PATHS = ["app", "tests", "benchmarks", "tools", "installer"]
 
 
@@ -121,6 +124,9 @@ def main(argv: list[str]) -> int:
         py = ensure_test_env()
         ensure_debian_packages(BENCH_PACKAGES, "the bandwidth benchmark's truth column",
                                recommends=False)
+        if shutil.which("node") is None:
+            ensure_debian_packages(NODE_PACKAGES, "the bandwidth benchmark's ndt7 column",
+                                   recommends=False)
         return subprocess.call([str(py), "-m", "benchmarks", *rest], cwd=ROOT)
     if task == "build":
         py = ensure_env("[build]")

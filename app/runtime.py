@@ -37,6 +37,7 @@ from app.core.sync import SyncOutcome, SyncService
 
 if TYPE_CHECKING:
     from app.adapters.cloud.transport import CloudTransport
+    from app.adapters.store.pacing_repo import Limit, SharedBucket
     from app.adapters.store.probes_repo import ProbesRepo
     from app.core.bandwidth import Preflight, PreflightResult
     from app.democloud.server import DemoCloud
@@ -191,7 +192,21 @@ class Runtime:
         passive bandwidth readings from the photos' own transfers (issue 14)."""
         from app.adapters.cloud.transport import cloud_transport
 
-        return cloud_transport(self.paths.store_file, url, token, utc_now)
+        return cloud_transport(self.paths.store_file, url, token, utc_now, self.cloud_limit())
+
+    def pacer_for(self, url: str, token: str | None) -> SharedBucket:
+        """The rate limit of this cloud and token that every process on this store shares: the
+        bandwidth probe's requests count against it like the cloud client's (issue 14)."""
+        from app.adapters.cloud.transport import shared_bucket
+
+        return shared_bucket(self.db, url, token, self.cloud_limit())
+
+    def cloud_limit(self) -> Limit:
+        """The share of the cloud's published limit we pace to (Settings, else the contract's)."""
+        from app.adapters.store.pacing_repo import Limit
+
+        return Limit.from_published(float(self.settings.cloud_rate_limit),
+                                    int(self.settings.cloud_rate_burst))
 
     def reset_cloud(self) -> None:
         """Forget the client after Settings changed the URL or token."""
@@ -248,7 +263,8 @@ class Runtime:
         cached: Preflight | None = getattr(self, "_preflight", None)
         if cached is None or cached.policy.threshold_mbps != threshold:
             history = ContactNotingProbes(self.probe_history(), self.cache)
-            cached = Preflight(HttpBandwidthProbe(endpoint), history, utc_now,
+            cached = Preflight(HttpBandwidthProbe(endpoint, pacer_for=self.pacer_for), history,
+                               utc_now,
                                ProbePolicy(threshold_mbps=threshold), monotonic=time.monotonic,
                                passive=self.probe_history())
             self._preflight = cached

@@ -1,14 +1,10 @@
-"""The peer tools the bandwidth matrix compares against: iperf3 (the truth) and M-Lab's ndt7.
+"""The bandwidth matrix's truth: iperf3 (M-Lab's ndt7, the other peer, is in _ndt7.py).
 
 iperf3 is Debian's package: installed on demand as root (apt-get), skipped with the reason
 otherwise. Its truth figure is the median of the receiver's one-second intervals after the first
 (omitted) second, not iperf3's own summary: that one divides everything the receiver got, the
 bottleneck queue's contents included, by the sender's duration, which reads up to 2% high
 behind a 200 ms queue.
-
-ndt7: M-Lab's client is on npm (@m-lab/ndt7), but its server (m-lab/ndt-server, Go) is in none
-of the package registries this machine reaches, and a client needs a server: the ndt7 columns
-say so instead of a figure.
 """
 
 from __future__ import annotations
@@ -20,8 +16,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-NDT7_UNAVAILABLE = ("ndt7 skipped: M-Lab's client is on npm (@m-lab/ndt7) but its server "
-                    "(m-lab/ndt-server, Go) is not in this machine's package registries")
 IPERF_PORT = 5201
 
 

@@ -20,7 +20,8 @@ QT = ("PySide6", "shiboken6")
 
 # package -> what no module in it may import (prefix match on the dotted name)
 RULES = {
-    "app.core": (*QT, "httpx", "sqlite3", "keyring", "smtplib", "apprise", "app.adapters",
+    "app.core": (*QT, "httpx", "sqlite3", "keyring", "smtplib", "apprise", "paho",
+                 "app.adapters",
                  "app.orchestration", "app.runtime", "app.cli", "app.gui", "app.democloud"),
     "app.adapters": (*QT, "app.orchestration", "app.runtime", "app.cli", "app.gui",
                      "app.democloud"),
@@ -29,7 +30,7 @@ RULES = {
     "app.democloud": ("app.core", "app.adapters", "app.orchestration", "app.runtime", "app.cli",
                       "app.gui", *QT),
 }
-EDGE_PACKAGES = ("bandwidth", "cloud", "intake", "mail", "notify", "store", "system")
+EDGE_PACKAGES = ("bandwidth", "cloud", "intake", "mail", "mqtt", "notify", "store", "system")
 
 
 def module_name(path: Path, root: Path = APP) -> str:

@@ -21,8 +21,9 @@ from typing import Any
 
 from app.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_STILL_QUEUED, CommandFailed
 from app.core.errors import MonitorError
+from app.core.model import feature_label
 from app.core.money import dollars
-from app.core.refund_letter import feature_label, utc_text
+from app.core.refund_letter import utc_text
 from app.core.refunds import Claim, ClaimStatus, claim_json
 from app.core.support_requests import KIND_WORDS, RequestStatus, SupportRequest, request_json
 from app.orchestration.guard_path import GuardPath, request_counts

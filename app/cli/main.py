@@ -24,6 +24,7 @@ from app.cli import (
     alert_commands,
     claims_commands,
     diagnostics_commands,
+    fleet_commands,
     job_commands,
     preflight_commands,
     quit_commands,
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 # Modules that add subcommands; each exposes register(subparsers, common).
 COMMAND_MODULES = [account_commands, democloud_cli, preflight_commands, job_commands,
                    refund_commands, claims_commands, summary_commands, diagnostics_commands,
-                   self_test_commands, quit_commands, alert_commands]
+                   self_test_commands, quit_commands, alert_commands, fleet_commands]
 
 EPILOG = exit_code_help()
 

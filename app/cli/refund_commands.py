@@ -22,8 +22,9 @@ from pathlib import Path
 from app.adapters.system.settings_file import write_atomic
 from app.cli.failures import EXIT_FAILED, EXIT_OK, EXIT_STILL_QUEUED, EXIT_USAGE, CommandFailed
 from app.core.errors import MonitorError
+from app.core.model import feature_label
 from app.core.money import dollars
-from app.core.refund_letter import export_csv, feature_label, utc_text
+from app.core.refund_letter import export_csv, utc_text
 from app.core.refunds import Claim, ClaimStatus, claim_json
 from app.orchestration.refund_path import RefundPath, refund_counts, set_smtp_password
 from app.runtime import Options, Runtime

@@ -162,6 +162,14 @@ class RateWatcher:
     def done(self) -> bool:
         return self.decision is not None
 
+    def started_late(self, seconds: float) -> None:
+        """The run's clock starts at its first byte, but the check's budget was already running
+        while the request went out and the answer came back (behind a deep queue still full of
+        the upload, a few hundred ms): take that off the cap, never below the policy's minimum
+        share for a direction, so the whole check still ends within its budget."""
+        floor = min(self.time_cap, self.policy.min_direction_seconds)
+        self.time_cap = max(floor, self.time_cap - max(0.0, seconds))
+
     def add(self, t: float, delivered: int) -> bool:
         """Record a sample; True once the answer is clear (or a cap or a stall ends the run)."""
         if self.done:
@@ -281,11 +289,26 @@ class RateWatcher:
         return upper_hull_slope(window) * BITS_PER_BYTE / 1e6
 
     def _later_half_mbps(self) -> float | None:
+        """From the middle of the run to its end, starting on the upper hull: a sample taken in
+        a loss hole lies under it, and starting there counted the catch-up after the hole as
+        link rate (a 40 Mbit/s download behind a 20 ms queue read +25% to +55%)."""
         last = self.samples[-1]
-        middle = next((s for s in self.samples if s.t >= last.t / 2), None)
+        hull = [s for s in upper_hull(self.samples) if s.t < last.t]
+        middle = next((s for s in hull if s.t >= last.t / 2), hull[-1] if hull else None)
         if middle is None or last.t <= middle.t:
             return None
         return mbps(last.delivered - middle.delivered, last.t - middle.t)
+
+    def _before_the_cap_mbps(self) -> float | None:
+        """The whole-run average up to the sample before the last, when the byte cap ended the
+        run: the last budget byte arrived somewhere in the final sampling interval, but that
+        sample is taken up to 50 ms later, and at 40 Mbit/s a 2 MB run lasts ~0.45 s, so the
+        average up to it reads up to ~11% low. Up to the sample before, the link was still
+        busy: still a lower bound (slow start only lowers it), without the idle tail."""
+        if self.decision != "byte_cap" or len(self.samples) < 3:
+            return None
+        before = self.samples[-2]
+        return mbps(before.delivered, before.t) if before.t > 0 else None
 
     def whole_run_mbps(self) -> float | None:
         if not self.samples or self.samples[-1].t <= 0:
@@ -305,7 +328,8 @@ class RateWatcher:
             # Too little post-ramp data: only a fast link ends that soon (a cap or a clear
             # "above"). The whole-run average is a lower bound that still holds the ramp; the
             # later half of the run mostly does not, so report the better of the two.
-            rate = max(self.whole_run_mbps() or 0.0, self._later_half_mbps() or 0.0)
+            rate = max(self.whole_run_mbps() or 0.0, self._later_half_mbps() or 0.0,
+                       self._before_the_cap_mbps() or 0.0)
         if decided_by == "stalled":
             rate = None
         return Estimate(rate, decided_by, last.t, last.delivered)

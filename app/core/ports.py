@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -24,3 +25,13 @@ class AccountCloud(Protocol):
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
+
+
+class Pacer(Protocol):
+    """The cloud's rate limit on the client's side (app/adapters/store/pacing_repo.py's
+    SharedBucket): acquire() before every request to the cloud, hold() when it says Retry-After.
+    `cancelled` ends a wait early (the request is then not sent)."""
+
+    def acquire(self, cancelled: Callable[[], bool] = ...) -> float: ...
+
+    def hold(self, seconds: float) -> None: ...

@@ -21,8 +21,8 @@ from app.core.errors import (
     RequestRejected,
     SecretStoreError,
 )
+from app.core.model import feature_label
 from app.core.money import dollars
-from app.core.refund_letter import feature_label
 from app.core.refund_rules import RulePolicy
 from app.core.refunds import Claim
 from app.core.status import iso

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from app.core.model import FEATURE_LABELS, Feature
+from app.core.model import feature_label
 from app.core.money import dollars
 from app.core.refunds import FIELDS, Claim, Rule, claim_json
 from app.core.status import iso
@@ -39,13 +39,6 @@ class Letter:
     csv_name: str = "refund-claims.csv"
     json_name: str = "refund-claims.json"
     extra: tuple[tuple[str, str, bytes], ...] = ()
-
-
-def feature_label(feature: str) -> str:
-    try:
-        return FEATURE_LABELS[Feature(feature)]
-    except ValueError:
-        return feature
 
 
 def utc_text(moment: datetime | None) -> str:

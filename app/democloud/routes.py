@@ -199,6 +199,8 @@ def get_support_request(rt: Runtime, req: Request, request_id: str) -> Response:
 def demo_state(rt: Runtime, req: Request) -> Response:
     doc = scenarios.state(rt, req.account_id)
     doc["token_revoked"] = rt.disruptions.is_revoked(req.token)
+    # This token's rate-limited requests since the cloud started (the demo levers not counted).
+    doc["requests"] = rt.limiter.counts(req.token)
     return json_response(200, doc)
 
 

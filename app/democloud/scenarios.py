@@ -185,10 +185,14 @@ def ledger_lag(rt: Runtime, account_id: int, body: dict[str, Any]) -> dict[str, 
     (a vendor serving its ledger from a lagging replica): the client must see the balance
     ahead of its history and look again, not trust it or call it a dispute."""
     seconds = fields.number(body, "seconds", default=30, minimum=0, maximum=3600)
+    # Something to lag behind: another booth spends right after the lag starts.
+    spend = fields.integer(body, "spend_count", default=0, minimum=0, maximum=100)
     with rt.db.read() as conn:
         upto = ledger.newest_seq(conn, account_id)
     rt.disruptions.lag_ledger(upto, seconds)
-    return {"ledger_upto_seq": upto, "seconds": seconds}
+    spent = other_booth_spend(rt, account_id, {"count": spend}) if spend else None
+    return {"ledger_upto_seq": upto, "seconds": seconds,
+            "spent_entry_ids": spent["ledger_entry_ids"] if spent else []}
 
 
 def restore(rt: Runtime, account_id: int) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 Painted with QPainter (no chart library): a few dozen points a day do not need one. Dots are
 coloured by verdict, so a glance tells whether the venue link has been good enough; an offline
 check is a grey cross on the baseline, and the line breaks there. Readings taken from the
-photos' own transfers (passive, no byte spent) are their own kind: hollow diamonds, off the line.
+photos' own transfers (passive, no byte spent) are their own kinds, off the line: hollow diamonds
+for photo uploads, hollow down-pointing triangles for result downloads (a fast uplink says
+nothing about a slow downlink, and the job path reuses each direction on its own), with a
+legend naming whichever of them is on the chart.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPo
 from PySide6.QtWidgets import QWidget
 
 from app.core.bandwidth import PreflightResult
+from app.core.bandwidth_passive import PassiveReading
 
 Point = tuple[datetime, "float | None"]  # (measured at, Mbps or None when offline)
 
@@ -31,6 +35,11 @@ LINE_COLOR = QColor("#1c7ed6")
 def points_from_results(results: Iterable[PreflightResult], direction: str = "up") -> list[Point]:
     key = "upload_mbps" if direction == "up" else "download_mbps"
     return [(r.measured_at, getattr(r, key)) for r in results]
+
+
+def passive_points(readings: Iterable[PassiveReading], direction: str) -> list[Point]:
+    """The photos' own transfers of one direction ("up" uploads, "down" result downloads)."""
+    return [(r.measured_at, r.mbps) for r in readings if r.direction == direction]
 
 
 class RateScale:
@@ -83,17 +92,24 @@ class BandwidthChart(QWidget):
         self._points: list[Point] = []
         self._threshold = 5.0
         self._now: datetime | None = None
+        self.passive: list[Point] = []
+        self.passive_down: list[Point] = []
         self.setMinimumSize(240, 110)
-        self.setToolTip("Upload rate measured before AI jobs (dashed: what the jobs need)")
+        self.setToolTip("Upload rate measured before AI jobs (dashed: what the jobs need). "
+                        "Hollow marks: the photos' own transfers, no data spent "
+                        "(diamonds: uploads, triangles: result downloads)")
 
     def sizeHint(self) -> QSize:
         return QSize(380, 150)
 
     def set_points(self, points: Sequence[Point], threshold_mbps: float,
-                   now: datetime | None = None, passive: Sequence[Point] = ()) -> None:
-        """`now` pins the right edge (tests); by default it is the time of painting."""
+                   now: datetime | None = None, passive: Sequence[Point] = (),
+                   passive_down: Sequence[Point] = ()) -> None:
+        """`now` pins the right edge (tests); by default it is the time of painting.
+        `passive`: photo uploads' readings; `passive_down`: result downloads'."""
         self._points = sorted(points, key=lambda p: p[0])
         self.passive = sorted(passive, key=lambda p: p[0])
+        self.passive_down = sorted(passive_down, key=lambda p: p[0])
         self._threshold = threshold_mbps
         self._now = now
         self.update()
@@ -115,9 +131,10 @@ class BandwidthChart(QWidget):
         now = self._now or datetime.now(timezone.utc)
         start = now - timedelta(hours=self.hours)
         visible = [p for p in self._points if start <= p[0] <= now]
-        passive = [p for p in getattr(self, "passive", []) if start <= p[0] <= now]
+        passive = [p for p in self.passive if start <= p[0] <= now]
+        passive_down = [p for p in self.passive_down if start <= p[0] <= now]
         rect = self._plot_rect()
-        scale = self.scale(visible + passive)
+        scale = self.scale(visible + passive + passive_down)
 
         def x_of(moment: datetime) -> float:
             share = (moment - start).total_seconds() / (self.hours * 3600)
@@ -130,8 +147,13 @@ class BandwidthChart(QWidget):
         threshold_y = y_of(self._threshold)
         self._threshold_line(painter, rect, threshold_y)
         for moment, rate in passive:
-            self._diamond(painter, QPointF(x_of(moment), y_of(rate or 0.0)), rate or 0.0)
-        if not visible and not passive:
+            self._diamond(painter, QPointF(x_of(moment), y_of(rate or 0.0)),
+                          self._color(rate or 0.0))
+        for moment, rate in passive_down:
+            self._triangle(painter, QPointF(x_of(moment), y_of(rate or 0.0)),
+                           self._color(rate or 0.0))
+        self._legend(painter, rect, bool(passive), bool(passive_down))
+        if not visible and not passive and not passive_down:
             # In the band above the threshold line, never across it.
             band = QRectF(rect.left(), rect.top(), rect.width(),
                           max(16.0, threshold_y - rect.top() - 18))
@@ -198,11 +220,34 @@ class BandwidthChart(QWidget):
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                          f"{self._threshold:g}")
 
-    def _diamond(self, painter: QPainter, at: QPointF, rate: float) -> None:
-        painter.setPen(QPen(self._color(rate), 1.5))
+    def _diamond(self, painter: QPainter, at: QPointF, color: QColor) -> None:
+        painter.setPen(QPen(color, 1.5))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         corners = [QPointF(0, -4.5), QPointF(4.5, 0), QPointF(0, 4.5), QPointF(-4.5, 0)]
         painter.drawPolygon(QPolygonF([at + c for c in corners]))
+
+    def _triangle(self, painter: QPainter, at: QPointF, color: QColor) -> None:
+        painter.setPen(QPen(color, 1.5))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        corners = [QPointF(-5, -4), QPointF(5, -4), QPointF(0, 5)]
+        painter.drawPolygon(QPolygonF([at + c for c in corners]))
+
+    def _legend(self, painter: QPainter, rect: QRectF, up: bool, down: bool) -> None:
+        """Top right, above the plot: names only the kinds of mark that are on the chart."""
+        items = [(self._diamond, "photo up")] if up else []
+        items += [(self._triangle, "result down")] if down else []
+        metrics = painter.fontMetrics()
+        text = self.palette().text().color()
+        right = rect.right()
+        painter.save()
+        for draw, label in reversed(items):
+            width = metrics.horizontalAdvance(label)
+            painter.setPen(text)
+            painter.drawText(QRectF(right - width, 2, width + 2, 14), Qt.AlignmentFlag.AlignLeft,
+                             label)
+            draw(painter, QPointF(right - width - 9, 9), text)
+            right -= width + 24
+        painter.restore()
 
     def _color(self, rate: float) -> QColor:
         if rate >= self._threshold * 1.1:

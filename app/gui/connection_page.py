@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from app.core.conditions import Assessment, link_line
 from app.core.status import StatusView, clock_text
-from app.gui.bandwidth_chart import BandwidthChart, points_from_results
+from app.gui.bandwidth_chart import BandwidthChart, passive_points, points_from_results
 from app.gui.monitor_worker import LINK_HOURS, Snapshot
 
 SOURCES = {"sync": "the balance refresh", "jobs": "an AI job", "probe": "a connection check"}
@@ -53,8 +53,8 @@ class ConnectionPage(QWidget):
         view = snap.view()
         threshold = float(snap.settings.preflight_threshold_mbps)
         self.chart.set_points(points_from_results(snap.link_history), threshold,
-                              passive=[(r.measured_at, r.mbps) for r in snap.passive_history
-                                       if r.direction == "up"])
+                              passive=passive_points(snap.passive_history, "up"),
+                              passive_down=passive_points(snap.passive_history, "down"))
         self.link_line.setText(f"{link_line(snap.link, view, now)}. AI jobs need "
                                f"{threshold:g} Mbps up and down.")
         self.link_cost.setText(f"Data used by connection checks today: "

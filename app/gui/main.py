@@ -38,6 +38,7 @@ from app.core.alerts import Alert
 from app.core.backoff import Backoff
 from app.core.support_requests import SupportRequest
 from app.gui.assets import app_icon, style_sheet
+from app.gui.fleet_controller import FleetController
 from app.gui.jobs_controller import JobsController
 from app.gui.monitor_worker import MonitorWorker, Snapshot
 from app.gui.settings_dialog import SettingsDialog
@@ -129,6 +130,12 @@ class MonitorApp(QObject):
         self.tray.summary_requested.connect(self.show_event_summary)
         self.jobs = JobsController(self.worker, self.window, self.tray, self._on_alert)
         self.worker.ready.connect(self.jobs.start)
+        # The fleet view (issue 13): this booth's state out, every booth's in, own thread.
+        self.fleet = FleetController(options, self.window.fleet_page)
+        self.worker.snapshot.connect(self.fleet.state_changed)
+        self.jobs.jobs.snapshot.connect(self.fleet.state_changed)
+        self.worker.settings_applied.connect(self.fleet.settings_changed)
+        self.worker.ready.connect(self.fleet.start)
         system = self.worker.system
         self.tools = ToolsController(paths_for(options), self.window, self._on_alert)
         self.tray.about_requested.connect(self.tools.show_about)
@@ -241,7 +248,7 @@ class MonitorApp(QObject):
         # The job path hands back its jobs first, then the monitor worker closes the store and
         # the demo cloud on its own thread; the app quits when that thread finishes, or after a
         # grace period if a network call is still hanging.
-        self.jobs.stop(then=self._stop_monitor)
+        self.jobs.stop(then=lambda: self.fleet.stop(then=self._stop_monitor))
         QTimer.singleShot(STOP_GRACE_MS, self.app.quit)
 
     def restart_in_demo(self) -> None:
@@ -280,6 +287,7 @@ class MonitorApp(QObject):
         self.disposed = True
         self.tray.icon.hide()
         self.jobs.dispose()
+        self.fleet.dispose()
         self.tools.dispose()
         self.setup.dispose()
         for obj in (self._dialog, self._summary_dialog, self.window, self.tray.menu, self.tray,
@@ -296,6 +304,7 @@ class MonitorApp(QObject):
 
     def _on_alert(self, alert: Alert) -> None:
         self.window.show_alert(alert)
+        self.fleet.alert(alert)
         # Settings → Phone alerts can route a kind to the phone only, or below a severity nowhere.
         routes = routes_from_setting(self.snapshot.settings.alert_routes if self.snapshot else {})
         if self.tray_available and wants_tray(alert, routes):

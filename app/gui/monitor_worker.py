@@ -39,6 +39,7 @@ from app.gui.refunds_view import RefundsWorker
 from app.gui.support_view import GuardWorker
 from app.gui.system_worker import SystemWorker
 from app.orchestration.alert_path import AlertPath, current_alerts, raise_alerts
+from app.orchestration.fleet_path import set_mqtt_password
 from app.orchestration.guard_path import GuardPath
 from app.orchestration.job_path import JobFolders, job_folders
 from app.orchestration.refund_path import RefundPath, set_smtp_password
@@ -305,7 +306,8 @@ class MonitorWorker(QObject):
 
     @Slot(object, object)
     def apply_settings(self, changes: dict[str, Any], secrets: dict[str, str]) -> None:
-        """`secrets` holds only what the operator typed anew: "token", "smtp_password"."""
+        """`secrets` holds only what the operator typed anew: "token", "smtp_password",
+        "mqtt_password"."""
         runtime = self._runtime
         if runtime is None:
             return
@@ -329,6 +331,9 @@ class MonitorWorker(QObject):
             if secrets.get("smtp_password"):
                 where = set_smtp_password(runtime, secrets["smtp_password"])
                 log.info("SMTP password saved (%s)", where)
+            if secrets.get("mqtt_password"):
+                where = set_mqtt_password(runtime, secrets["mqtt_password"])
+                log.info("MQTT broker password saved (%s)", where)
             where = self.alerts.save_urls(urls)
             if where:
                 log.info("phone alert addresses saved (%s)", where)

@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 from app.adapters.system.settings_file import write_atomic
 from app.core.alerts import Alert, fresh_alerts
 from app.core.errors import MonitorError
+from app.core.model import feature_label
 from app.core.money import dollars
-from app.core.refund_letter import export_csv, feature_label, utc_text
+from app.core.refund_letter import export_csv, utc_text
 from app.core.refunds import Claim, ClaimStatus, RefundSummary
 from app.orchestration.refund_path import RefundPath
 from app.runtime import utc_now

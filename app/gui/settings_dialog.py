@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.alert_settings import PhoneAlertsPage
+from app.gui.fleet_settings import FleetSettings
 from app.gui.monitor_worker import Snapshot
 from app.gui.screen_fit import place, scrolling
 
@@ -48,7 +49,7 @@ MINIMUM = QSize(440, 320)
 
 
 class SettingsDialog(QDialog):
-    # (changed settings fields, {"token": ..., "smtp_password": ...} for secrets typed anew)
+    # (changed settings fields, {"token", "smtp_password", "mqtt_password"}: secrets typed anew)
     submitted = Signal(object, object)
 
     def __init__(self, snap: Snapshot, start_at_login: bool | None = None):
@@ -160,6 +161,8 @@ class SettingsDialog(QDialog):
         self.phone = PhoneAlertsPage(s.alert_routes, snap.alert_targets,
                                      "" if snap.demo else snap.secret_note)
         self.pages.addTab(scrolling(self.phone), "Phone alerts")
+        self.fleet = FleetSettings(s)
+        self.pages.addTab(_scrolling(self.fleet.form), "Fleet")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -196,6 +199,7 @@ class SettingsDialog(QDialog):
             "smtp_from": self.smtp_from.text().strip(),
             "alert_routes": self.phone.routes_setting(),
             "alert_urls_cleared": self.phone.cleared(),  # not a setting: the worker pops it
+            **self.fleet.changes(),
         }
 
     def _folder(self, field: QLineEdit, name: str) -> str:
@@ -208,11 +212,13 @@ class SettingsDialog(QDialog):
     def _save(self) -> None:
         typed = {"token": self.token.text().strip(),
                  "smtp_password": self.smtp_password.text(),
-                 "alert_urls": self.phone.typed_urls()}
+                 "alert_urls": self.phone.typed_urls(),
+                 "mqtt_password": self.fleet.password.text()}
         self.submitted.emit(self.changes(), {k: v for k, v in typed.items() if v})
         self.token.clear()
         self.smtp_password.clear()
         self.phone.forget_typed()
+        self.fleet.password.clear()
         self.accept()
 
 

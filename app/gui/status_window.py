@@ -19,6 +19,7 @@ from app.core.jobs import QueueCounts
 from app.gui.account_page import AccountPage
 from app.gui.alert_list import AlertList
 from app.gui.connection_page import ConnectionPage
+from app.gui.fleet_page import FleetPage
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
 from app.gui.queue_window import QueueWindow
@@ -65,13 +66,15 @@ class StatusWindow(QWidget):
         self.refunds_view = RefundsView()
         self.support_view = SupportView()
         self.support_view.balance_png = lambda: widget_png(self.header)  # the dispute's picture
+        self.fleet_page = FleetPage()
         self.alerts = AlertList()
         self.tabs = QTabWidget()
         # Each page scrolls on its own when the screen is too small for it (1280 x 720 at
         # 200% leaves about 300 logical pixels): the header, tabs and buttons stay put.
         for page, title in ((self.account_page, "Account"), (self.queue_view, "AI jobs"),
                             (self.connection, "Connection"), (self.refunds_view, "Refund claims"),
-                            (self.support_view, "Support requests"), (self.alerts, "Alerts")):
+                            (self.support_view, "Support requests"), (self.fleet_page, "Fleet"),
+                            (self.alerts, "Alerts")):
             self.tabs.addTab(scrolling(page), title)
         self._alerts_tab = self.tabs.count() - 1
         self.alerts.changed.connect(self._alert_count)

@@ -84,11 +84,14 @@ class SystemWorker(QObject):
     @Slot(str, str)
     def test_connection(self, cloud_url: str, token: str) -> None:
         try:
-            insecure_ok = bool(self._runtime().settings.allow_insecure_http)
+            runtime = self._runtime()
+            insecure_ok = bool(runtime.settings.allow_insecure_http)
+            transport_for = runtime.cloud_transport  # paced like every request (issue 14)
         except MonitorError:
-            insecure_ok = False
+            insecure_ok, transport_for = False, None
         self.connection_tested.emit(check_connection(cloud_url, token,
-                                                     allow_insecure_http=insecure_ok))
+                                                     allow_insecure_http=insecure_ok,
+                                                     transport_for=transport_for))
 
     @Slot(object)
     def apply_setup(self, choices: SetupChoices) -> None:

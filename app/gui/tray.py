@@ -38,6 +38,8 @@ DEMO_SCENARIOS = [
     ("Outage: cloud down (3 min)", "outage", {"mode": "drop", "seconds": 180}),
     ("Outage: 503 errors (60 s)", "outage", {"mode": "503", "seconds": 60}),
     ("Outage: Wi-Fi login page (60 s)", "outage", {"mode": "captive_portal", "seconds": 60}),
+    ("Usage history lags the balance (30 s)", "ledger-lag",
+     {"seconds": 30, "spend_count": 2}),
     ("Plan expires (grace period)", "expire-account", {"grace_days": 30}),
     ("API token revoked", "revoke-token", {}),
     ("Restore everything", "restore", {}),

@@ -7,8 +7,11 @@ The tray app's setup window runs these on its worker thread; nothing here blocks
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import httpx
 
 from app.adapters.cloud.client import HttpCloud
 from app.adapters.system.autostart import Autostart, for_this_system, launch_command
@@ -52,19 +55,28 @@ def needs_setup(runtime: Runtime) -> bool:
         return False
 
 
-def check_connection(cloud_url: str, token: str, *, allow_insecure_http: bool = False
-                     ) -> ConnectionCheck:
+TransportFor = Callable[[str, str], httpx.BaseTransport]  # (cloud URL, token) -> transport
+
+
+def check_connection(cloud_url: str, token: str, *, allow_insecure_http: bool = False,
+                     transport_for: TransportFor | None = None) -> ConnectionCheck:
     """Ask the cloud for the account and its balance with what the operator typed, under the
-    same plain-http rule as the app itself (else the test and the app would disagree)."""
+    same plain-http rule as the app itself (else the test and the app would disagree).
+    `transport_for`: Runtime.cloud_transport in the app, so these requests too take their turn
+    under the rate limit every process shares and honour Retry-After (issue 14)."""
     register_secret(token)
     url = cloud_url.strip().rstrip("/")
     if not url.startswith(("https://", "http://")):
         return ConnectionCheck(False, "Enter the cloud's address, starting with https://.")
     if not token.strip():
         return ConnectionCheck(False, "Enter the API token from the cloud's dashboard.")
+    transport = transport_for(url, token.strip()) if transport_for else None
     try:
-        cloud = HttpCloud(url, token.strip(), allow_insecure_http=allow_insecure_http)
+        cloud = HttpCloud(url, token.strip(), allow_insecure_http=allow_insecure_http,
+                          transport=transport)
     except MonitorError as error:
+        if transport is not None:
+            transport.close()
         return ConnectionCheck(False, str(error))
     try:
         account = cloud.get_account()

@@ -107,3 +107,27 @@ def test_damaged_file_gives_an_operator_message(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StorageError, match="damaged"):
         CacheRepo(Database(path))
+
+
+def test_a_migration_another_connection_applied_meanwhile_is_skipped(tmp_path):
+    """Two runtimes of the tray app (the fleet worker's, the job worker's) open a new store at
+    once: both read version 0, the first applies v1, the second must not apply it again."""
+    from contextlib import contextmanager
+
+    migrations = ["CREATE TABLE t (a INTEGER)", "ALTER TABLE t ADD COLUMN b INTEGER"]
+    first, second = Database(tmp_path / "s.sqlite3"), Database(tmp_path / "s.sqlite3")
+    plain = second.transaction
+    reads = {"n": 0}
+
+    @contextmanager
+    def interleaved():
+        with plain() as conn:
+            yield conn
+        reads["n"] += 1
+        if reads["n"] == 1:  # after `second` read the version, `first` migrates everything
+            first.migrate("x", migrations)
+
+    second.transaction = interleaved  # type: ignore[method-assign]
+    second.migrate("x", migrations)
+    assert [r[1] for r in second.query("PRAGMA table_info(t)")] == ["a", "b"]
+    assert second.query("SELECT version FROM schema_versions WHERE component='x'")[0][0] == 2

@@ -194,3 +194,27 @@ class TlsProxy:
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+FIRST_BYTE_DELAY = 0.3
+
+
+def slow_first_byte(conn: socket.socket, server: RawServer) -> None:
+    """The download's answer starts FIRST_BYTE_DELAY late (a deep queue, a far server)."""
+    _warm_up(conn, server)
+    server.release.wait(FIRST_BYTE_DELAY)
+    respond(conn, 200, "application/octet-stream", bytes(200_000))
+
+
+BACKLOG = 60_000
+
+
+def download_with_a_backlog(conn: socket.socket, server: RawServer) -> None:
+    """The download's head and its first BACKLOG bytes in one write, then a pause, then the
+    rest: at the client's first byte the socket already holds data that arrived before it."""
+    _warm_up(conn, server)
+    rest = 240_000
+    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                 f"Content-Length: {BACKLOG + rest}\r\n\r\n".encode() + bytes(BACKLOG))
+    server.release.wait(0.2)
+    conn.sendall(bytes(rest))

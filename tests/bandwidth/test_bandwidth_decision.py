@@ -190,3 +190,41 @@ def test_a_lower_threshold_changes_the_answer():
     estimate, _ = feed(synthetic(2.0), policy)
     assert estimate.decided_by == "above"
     assert policy.verdict_for(estimate.mbps) is Verdict.OK
+
+
+def test_a_late_first_byte_shortens_the_cap_but_not_below_a_directions_minimum():
+    watcher = RateWatcher(POLICY, time_cap=1.5)
+    watcher.started_late(0.3)
+    assert watcher.time_cap == pytest.approx(1.2)
+    short = RateWatcher(POLICY, time_cap=1.1)
+    short.started_late(0.5)
+    assert short.time_cap == pytest.approx(POLICY.min_direction_seconds)
+    tiny = RateWatcher(POLICY, time_cap=0.8)  # already under the minimum: left as it was
+    tiny.started_late(0.5)
+    assert tiny.time_cap == pytest.approx(0.8)
+
+
+def test_a_run_the_byte_cap_ended_is_not_read_low_for_its_idle_tail():
+    # 40 Mbit/s (5 MB/s): the upload's 2 MB wire budget (1,999,015 payload bytes, chunk
+    # framing left out) is all acknowledged at 0.40 s, but the sample that sees it comes at
+    # 0.45 s (every 50 ms): the whole-run average would read 11% low.
+    watcher = RateWatcher(POLICY, 0.001)
+    for i in range(1, 8):
+        assert not watcher.add(i * 0.05, int(5e6 * i * 0.05))
+    watcher.add(0.45, 1_999_015)
+    estimate = watcher.finish("byte_cap")
+    assert estimate.mbps == pytest.approx(40.0, rel=0.03)
+    assert estimate.decided_by == "byte_cap"
+
+
+def test_a_loss_hole_in_the_middle_of_a_short_fast_run_is_not_read_as_link_rate():
+    # 40 Mbit/s, over in 0.4 s (too short for a post-ramp rate): the sample at 0.20 s falls in
+    # a loss hole (150 kB held back), then the count catches up. The later half must not start
+    # in the hole, or the catch-up reads as a 46 Mbit/s link.
+    watcher = RateWatcher(POLICY, 0.001)
+    for i in range(1, 8):
+        t = i * 0.05
+        watcher.add(t, int(5e6 * t) - (150_000 if i == 4 else 0))
+    watcher.add(0.40, 2_000_000)
+    estimate = watcher.finish("finished")
+    assert estimate.mbps == pytest.approx(40.0, rel=0.03)

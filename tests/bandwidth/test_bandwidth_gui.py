@@ -149,3 +149,45 @@ def test_passive_readings_are_drawn_as_their_own_kind(qtbot):
     image = chart.grab().toImage()
     assert has_color(image, SLOW_COLOR)
     assert len(chart.passive) == 3
+
+
+def render(tmp_path: Path, name: str, **kinds: list[tuple[datetime, float]]) -> QImage:
+    chart = BandwidthChart(hours=3)
+    chart.resize(420, 160)
+    chart.set_points([], 5.0, now=NOW, **kinds)  # type: ignore[arg-type]
+    chart.show()
+    image = chart.grab().toImage()
+    image.save(str(tmp_path / f"{name}.png"))  # to look at when it fails
+    chart.close()
+    return image
+
+
+def test_result_downloads_are_drawn_as_their_own_kind(qtbot, tmp_path):
+    # One fast reading, the same moment and rate: as a photo upload, then as a result download.
+    reading = [(NOW - timedelta(minutes=30), 12.0)]
+    as_upload = render(tmp_path, "up", passive=reading)
+    as_download = render(tmp_path, "down", passive_down=reading)
+    assert has_color(as_download, OK_COLOR)  # drawn, coloured by its verdict
+    assert as_download != as_upload  # another mark (and the legend names it)
+    both = render(tmp_path, "both", passive=reading, passive_down=reading)
+    assert both not in (as_upload, as_download)
+
+
+def test_the_connection_tab_charts_both_directions_of_the_photos_transfers(qtbot):
+    from app.adapters.system.settings_file import Settings
+    from app.core.bandwidth_passive import PassiveReading
+    from app.core.cache import CachedState
+    from app.core.status import ViewSettings
+    from app.gui.connection_page import ConnectionPage
+    from app.gui.monitor_worker import Snapshot
+
+    up = PassiveReading("up", 6.5, NOW - timedelta(minutes=20), 1.2, 3_000_000, "tcp_info_acked")
+    down = PassiveReading("down", 14.0, NOW - timedelta(minutes=10), 0.9, 4_000_000,
+                          "tcp_info_received")
+    snap = Snapshot(CachedState(), ViewSettings("https://cloud.example"), Settings(),
+                    passive_history=[up, down])
+    page = ConnectionPage()
+    qtbot.addWidget(page)
+    page.show_snapshot(snap, snap.assess(), NOW)
+    assert page.chart.passive == [(up.measured_at, 6.5)]
+    assert page.chart.passive_down == [(down.measured_at, 14.0)]

@@ -191,3 +191,35 @@ def test_https_with_an_unknown_certificate_is_not_trusted(tls_cloud):
     result = preflight(HttpBandwidthProbe(url, TOKEN)).check(0)  # the default trust store
     assert result.verdict is Verdict.OFFLINE
     assert "could not be verified" in result.reason
+
+
+def test_the_wait_for_a_downloads_first_byte_comes_off_its_share_of_the_budget(raw):
+    # The check's budget runs from its start; the download's clock from its first byte. What
+    # the request and the answer's first byte took must come off the download's cap, or a
+    # check behind a deep queue overruns its 3 s.
+    from app.core.bandwidth import RateWatcher
+
+    server = serve(raw, rawserver.slow_first_byte)
+    link = HttpBandwidthProbe(server.url, TOKEN).connect()
+    watcher = RateWatcher(ProbePolicy(), link.rtt_seconds, time_cap=2.0)
+    try:
+        link.download(watcher)
+    finally:
+        link.close()
+    assert watcher.time_cap <= 2.0 - rawserver.FIRST_BYTE_DELAY
+
+
+@linux_only
+def test_bytes_already_in_the_socket_at_the_first_byte_are_not_counted(raw):
+    # They arrived before the download's clock started: counted, they read the link high.
+    from app.core.bandwidth import RateWatcher
+
+    server = serve(raw, rawserver.download_with_a_backlog)
+    link = HttpBandwidthProbe(server.url, TOKEN).connect()
+    try:
+        transfer = link.download(RateWatcher(ProbePolicy(), link.rtt_seconds))
+    finally:
+        link.close()
+    assert transfer.method == "tcp_info_received"
+    total = rawserver.BACKLOG + 240_000
+    assert transfer.estimate.delivered <= total - rawserver.BACKLOG // 2

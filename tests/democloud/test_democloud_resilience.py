@@ -26,6 +26,10 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
         body = assert_problem(limited[0], 429, "rate_limited")
         assert body["detail"]
         assert int(limited[0].headers["retry-after"]) >= 1
+        # The server's own count of what this token sent and was refused: what a client's
+        # pacing is checked against (the demo levers are not counted).
+        assert client.get("/demo/state").json()["requests"] == {
+            "total": 6, "rate_limited": len(limited)}
         # Per token: another booth account is not slowed down, nor is the health check.
         other = httpx.get(f"{demo.url}/v1/balance", headers={"Authorization": "Bearer t2"})
         assert other.status_code == 200

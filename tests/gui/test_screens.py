@@ -18,8 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCREENS = [(w, h, s) for w, h in ((1366, 768), (1280, 720)) for s in (1.0, 1.25, 1.5, 2.0)]
 SURFACES = {"window-account", "window-ai-jobs", "window-connection", "window-refund-claims",
-            "window-support-requests",
-            "window-alerts", "settings-1", "settings-2", "settings-3", "settings-4",
+            "window-support-requests", "window-fleet",
+            "window-alerts", "settings-1", "settings-2", "settings-3", "settings-4", "settings-5",
             "event-summary",
             "quit-question", "tray-menu", "first-run", "about"}
 

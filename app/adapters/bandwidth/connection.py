@@ -25,6 +25,7 @@ from app.core.errors import (
     ProtocolError,
     RequestRejected,
 )
+from app.core.ports import Pacer
 
 MAX_HEAD = 64 * 1024
 LOGIN_PAGE_HINT = "A Wi-Fi login page is likely: open a browser and log in to the venue network."
@@ -48,8 +49,14 @@ class Response:
 
 
 class ProbeConnection(SocketLink):
+    """`pacer`: the cloud's rate limit as every process on this booth shares it (issue 14). The
+    probe's requests count against the token's bucket like any other, so they take their turn
+    and honour Retry-After like the rest of the app."""
+
+    max_pacing_wait = 2.0  # seconds: within the check's budget, beyond a 1 s Retry-After
+
     def __init__(self, base_url: str, token: str | None, cancel: CancelFlag | None = None,
-                 *, ssl_context: ssl.SSLContext | None = None):
+                 *, ssl_context: ssl.SSLContext | None = None, pacer: Pacer | None = None):
         if not base_url:
             raise NotConfigured("No cloud URL is set.", hint="Set it in Settings or with --cloud.")
         if not token:
@@ -57,6 +64,7 @@ class ProbeConnection(SocketLink):
                                 hint="Enter it in Settings (or set BOOTH_MONITOR_TOKEN).")
         super().__init__(base_url, cancel, ssl_context=ssl_context)
         self._token = token
+        self._pacer = pacer
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -64,6 +72,11 @@ class ProbeConnection(SocketLink):
         return f"{self.base_path}{path}"
 
     def head_bytes(self, method: str, path: str, extra: dict[str, str] | None = None) -> bytes:
+        """A request's head, built just before it is sent. Every request of the probe builds
+        exactly one, so this is where it waits for its turn under the rate limit (before any
+        clock or byte count of the measurement starts)."""
+        if self._pacer is not None:
+            self._take_turn(self._pacer)
         headers = {
             "Host": self.host,
             "User-Agent": f"booth-credit-monitor/{__version__}",
@@ -200,6 +213,7 @@ class ProbeConnection(SocketLink):
             raise AuthFailed("The cloud refused the API token.",
                              hint="Check the token in Settings.")
         if status == 429 or status >= 500:
+            self._note_retry_after(response)
             raise CloudUnavailable(f"The cloud cannot run a speed test now (HTTP {status}).",
                                    hint="It will be retried.")
         if "html" in ctype:
@@ -207,4 +221,30 @@ class ProbeConnection(SocketLink):
                                 hint=LOGIN_PAGE_HINT)
         raise RequestRejected(f"The cloud refused the speed test (HTTP {status}).",
                               status=status)
+
+    def _take_turn(self, pacer: Pacer) -> None:
+        """Wait for a token, but not for long: a check that would wait out a long Retry-After
+        (an outage's 30 s) says the cloud cannot be measured now instead of hanging."""
+        cancel = self._cancel
+        give_up = time.monotonic() + self.max_pacing_wait
+
+        def stop() -> bool:
+            return (cancel is not None and cancel.is_set()) or time.monotonic() > give_up
+
+        pacer.acquire(stop)
+        self.check_cancel()
+        if time.monotonic() > give_up:
+            raise CloudUnavailable("The cloud asked for a pause in requests (rate limit or "
+                                   "outage); the connection was not checked.",
+                                   hint="It will be retried.")
+
+    def _note_retry_after(self, response: Response) -> None:
+        """The cloud's Retry-After holds every request of every process, not only the probe's."""
+        if self._pacer is None or response.status not in (429, 503):
+            return
+        try:
+            seconds = float(response.headers.get("retry-after", ""))
+        except ValueError:
+            return
+        self._pacer.hold(seconds)
 

@@ -39,6 +39,7 @@ from app.core.bandwidth import (
     Transfer,
 )
 from app.core.errors import CaptivePortal, CloudUnreachable, MonitorError, ProtocolError
+from app.core.ports import Pacer
 
 SAMPLE_EVERY = 0.05
 NOTSENT_LOWAT = 32 * 1024
@@ -49,14 +50,18 @@ METHODS = ("auto", "tcp_info", "server_count")
 
 
 Endpoint = Callable[[], tuple[str, "str | None"]]  # () -> (base URL, bearer token)
+PacerFor = Callable[[str, "str | None"], Pacer]  # (base URL, token) -> that token's rate limit
 
 
 class HttpBandwidthProbe:
     """`endpoint` is asked before every connection, so a probe built at start-up follows later
-    changes of cloud URL or token (and a missing one becomes an offline result, not a crash)."""
+    changes of cloud URL or token (and a missing one becomes an offline result, not a crash).
+    `pacer_for` gives the shared rate limit of that URL and token (the app passes the same
+    bucket its cloud client uses); without it the probe is not paced (tests, benchmarks)."""
 
     def __init__(self, endpoint: Endpoint | str, token: str | None = None, *,
-                 method: str = "auto", ssl_context: ssl.SSLContext | None = None):
+                 method: str = "auto", ssl_context: ssl.SSLContext | None = None,
+                 pacer_for: PacerFor | None = None):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}")
         if isinstance(endpoint, str):
@@ -65,10 +70,13 @@ class HttpBandwidthProbe:
         self._endpoint = endpoint
         self._method = method
         self._ssl_context = ssl_context
+        self._pacer_for = pacer_for
 
     def new_connection(self, cancel: CancelFlag | None) -> ProbeConnection:
         base_url, token = self._endpoint()
-        return ProbeConnection(base_url, token, cancel, ssl_context=self._ssl_context)
+        pacer = self._pacer_for(base_url, token) if self._pacer_for and base_url else None
+        return ProbeConnection(base_url, token, cancel, ssl_context=self._ssl_context,
+                               pacer=pacer)
 
     def connect(self, cancel: CancelFlag | None = None) -> HttpProbeLink:
         link = HttpProbeLink(self, self.new_connection(cancel), cancel, self._method)
@@ -278,6 +286,7 @@ class HttpProbeLink:
         length, first = self._start_download(size)
         conn = self._conn
         t0 = time.monotonic()
+        watcher.started_late(t0 - started)  # connect, request and first byte: budget spent
         # The kernel's count where there is one: bytes it received, whether or not this
         # process (on a busy PC) got round to reading them yet. The first byte marks t=0.
         start = tcp_counts(conn.sock) if conn.sock is not None else None
@@ -294,7 +303,7 @@ class HttpProbeLink:
                 next_sample = now + SAMPLE_EVERY
                 watcher.add(now - t0, self._arrived(start, received - len(first)))
         if received >= length:
-            watcher.add(time.monotonic() - t0, received - len(first))
+            watcher.add(time.monotonic() - t0, self._arrived(start, received - len(first)))
             watcher.finish("finished")
         else:
             conn.close(abort=True)  # the rest of the body is not wanted: stop it now
@@ -303,11 +312,15 @@ class HttpProbeLink:
                         time.monotonic() - started)
 
     def _arrived(self, start: Any, read: int) -> int:
+        """Bytes that arrived since t0: the kernel's count where there is one, else what we
+        read. Not the larger of the two: what we read includes what already sat in the socket
+        at t0 (a busy process reads the first byte late), which arrived before t0 and so read
+        a 40 Mbit/s link several percent high."""
         sock = self._conn.sock
         now = tcp_counts(sock) if start is not None and sock is not None else None
         if now is None:
             return read
-        return max(read, now.received - start.received)
+        return max(0, now.received - start.received)
 
     def _start_download(self, size: int) -> tuple[int, bytes]:
         conn = self._conn

@@ -15,25 +15,19 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 import httpx
 
 from app.adapters.cloud.metering import MeteringBackend, Recorder, recording
 from app.adapters.store.db import Database
-from app.adapters.store.pacing_repo import SharedBucket
+from app.adapters.store.pacing_repo import Limit, SharedBucket
 from app.adapters.store.probes_repo import ProbesRepo
 from app.core.bandwidth_passive import PassiveReading
+from app.core.ports import Pacer
 
 log = logging.getLogger(__name__)
 
 _RESULT = re.compile(r"/v1/jobs/[^/]+/result$")
-
-
-class Pacer(Protocol):
-    def acquire(self) -> float: ...
-
-    def hold(self, seconds: float) -> None: ...
 
 
 TransferSink = Callable[[Recorder], None]
@@ -136,13 +130,20 @@ def bucket_key(base_url: str, token: str | None) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}\n{token or ''}".encode()).hexdigest()[:16]
 
 
+def shared_bucket(db: Database, base_url: str, token: str | None,
+                  limit: Limit | None = None) -> SharedBucket:
+    """The bucket of this cloud and token: the same row whichever process or client asks."""
+    return SharedBucket(db, bucket_key(base_url, token), limit)
+
+
 def cloud_transport(store_file: Path, base_url: str, token: str | None,
-                    clock: Callable[[], datetime]) -> CloudTransport:
+                    clock: Callable[[], datetime], limit: Limit | None = None
+                    ) -> CloudTransport:
     """The app's transport: its own connection to the shared store (so a request waiting for
     the rate limit never holds the lock another thread of ours reads the store with), the
     shared bucket, and passive readings recorded beside the probe's results."""
     db = Database(store_file)
-    bucket = SharedBucket(db, bucket_key(base_url, token))
+    bucket = shared_bucket(db, base_url, token, limit)
     readings = ProbesRepo(db)
 
     def record(recorder: Recorder) -> None:

@@ -79,6 +79,12 @@ class Database:
             self.backup(f"before-{component}-v{len(migrations)}")
         for version in range(have + 1, len(migrations) + 1):
             with self.transaction() as conn:
+                # Another connection (a second thread's runtime, a command run at the same
+                # time) may have applied it since the read above: the write lock is ours now.
+                now = conn.execute("SELECT version FROM schema_versions WHERE component=?",
+                                   (component,)).fetchone()
+                if now is not None and now["version"] >= version:
+                    continue
                 for statement in _statements(migrations[version - 1]):
                     conn.execute(statement)
                 conn.execute(

@@ -27,6 +27,9 @@ MIGRATIONS = [
         blocked_until REAL NOT NULL DEFAULT 0
     )
     """,
+    # How many requests took a token: checked against the cloud's own count (tests, `jobs
+    # drain` benchmarks) to show that no request of ours goes around the bucket.
+    "ALTER TABLE rate_buckets ADD COLUMN taken INTEGER NOT NULL DEFAULT 0",
 ]
 
 # The contract's published limit, and how much of it we use: a margin for the clocks of two
@@ -46,7 +49,8 @@ class Limit:
     @classmethod
     def from_published(cls, rate: float = PUBLISHED_RATE,
                        burst: float = PUBLISHED_BURST) -> Limit:
-        return cls(rate * RATE_SHARE, max(1.0, burst * BURST_SHARE))
+        # A hand-edited 0 or negative limit would stop every request for good: floor it.
+        return cls(max(0.1, rate * RATE_SHARE), max(1.0, burst * BURST_SHARE))
 
 
 class SharedBucket:
@@ -110,6 +114,12 @@ class SharedBucket:
                 wait = 0.0
             else:
                 wait = (1.0 - tokens) / self.limit.rate + 1e-6
-            conn.execute("UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE key = ?",
-                         (tokens, max(now, updated), self._key))
+            conn.execute("UPDATE rate_buckets SET tokens = ?, updated_at = ?,"
+                         " taken = taken + ? WHERE key = ?",
+                         (tokens, max(now, updated), int(wait == 0.0), self._key))
         return wait
+
+    def taken(self) -> int:
+        """Requests that took a token from this bucket, by every process, since it was made."""
+        rows = self._db.query("SELECT taken FROM rate_buckets WHERE key = ?", (self._key,))
+        return int(rows[0]["taken"]) if rows else 0

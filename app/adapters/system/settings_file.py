@@ -15,7 +15,7 @@ from app.core.errors import StorageError
 log = logging.getLogger(__name__)
 
 # Keys that must never be written to a settings file, even if someone edits one in by hand.
-_SECRET_KEYS = {"token", "api_token", "password", "smtp_password"}
+_SECRET_KEYS = {"token", "api_token", "password", "smtp_password", "mqtt_password"}
 
 
 @dataclass
@@ -30,6 +30,11 @@ class Settings:
     dashboard_url: str = ""
     # Plain http:// to a cloud off this PC sends the token in clear: refused unless set here.
     allow_insecure_http: bool = False
+    # The cloud's published per-token rate limit (docs/cloud-api.md section 4). Every request of
+    # every process on this PC is paced to a share of it (app/adapters/store/pacing_repo.py);
+    # set these only for a cloud that publishes other limits.
+    cloud_rate_limit: float = 50.0  # requests per second
+    cloud_rate_burst: int = 100
     # AI job path (issue 4): folders ("" = a folder in the app's data folder), one feature per
     # folder or per file-name rule, how jobs are sent, and the local trigger for booth software.
     hot_folder: str = ""
@@ -59,6 +64,15 @@ class Settings:
     # Phone alerts (issue 13): per-kind routes that differ from the defaults
     # (app.core.alert_routing); the Apprise URLs are secrets and live in the keyring only.
     alert_routes: dict[str, Any] = field(default_factory=dict)
+    # Fleet view over MQTT (issue 13, docs/fleet.md); "" host = off. The password is in the
+    # keyring only. mqtt_account is the account's topic level ("" = the account email).
+    mqtt_host: str = ""
+    mqtt_port: int = 1883
+    mqtt_tls: bool = False
+    mqtt_ca_file: str = ""  # extra CA to trust for the broker ("" = system CAs only)
+    mqtt_username: str = ""
+    mqtt_account: str = ""
+    mqtt_home_assistant: bool = False  # publish Home Assistant MQTT discovery for this booth
     extra: dict[str, Any] = field(default_factory=dict)  # keys of newer versions, kept as they are
 
 
