@@ -76,7 +76,6 @@ def test_a_closed_account_speaks_in_one_voice_everywhere(running, qtbot):
                    app.window.account_page.findChildren(QLabel))
     closed = [text for text in shown if "closed" in text.lower()]
     assert len(closed) == 1 and "A restore request was filed at " in closed[0], shown
-    app.window.grab().save("/tmp/closed-window.png")
 
 
 def test_entering_a_short_grace_period_is_one_notice(running, qtbot):
