@@ -65,9 +65,10 @@ def print_status(runtime: Runtime, *, as_json: bool) -> None:
     link = runtime.probe_history().latest_probe()
     guard = GuardPath(runtime)  # the cached account's traps: no network
     traps = guard.traps()
+    # With the requests, as the tray does: a trap's line says how far support is.
     found = assess(view, now, link=link, queue=counts,
                    threshold_mbps=float(runtime.settings.preflight_threshold_mbps),
-                   traps=traps)
+                   traps=traps, requests=guard.requests())
     refunds = refund_counts(runtime)
     requests = request_counts(runtime)
     ahead = runtime.forecast(view, now)

@@ -256,8 +256,8 @@ def _plan(books: Books, now: datetime, email: str) -> list[Trap]:
         credits = -removed[-1].amount_cents if removed and not credits else credits
         return [Trap(
             TrapKind.ACCOUNT_RESTORE, f"account_restore:{email}", "Account closed",
-            f"The account was closed and its credits ({dollars(credits)} before) removed. A "
-            "restore request is filed now: support can sometimes reopen it under "
+            f"The account was closed and its credits ({dollars(credits)} before) removed. The "
+            "monitor files a restore request: support can often reopen it under "
             "Pay-As-You-Go if asked within days.", severity="critical", file=True,
             at_risk_cents=credits,
             facts={"account_email": email, "credits_before_cents": credits,

@@ -41,7 +41,14 @@ KIND_OF_PREFIX = {
     "renewal-entry": "account_trap",
     "account-closed": "account_trap",
     "trap": "account_trap",
+    # The account guard's requests to support (issue 11) are claims like the refund ones.
+    "support-filed": "claim_filed",
+    "support-resolved": "claim_paid",
+    "support-rejected": "claim_paid",
 }
+# Two-part prefixes that outrank the first part: the guard's plan reminders are trap notices
+# by key ("trap:plan_ending:3:…") but plan and grace warnings to the operator.
+KIND_OF_TWO_PART = {"trap:plan_ending": "plan_grace"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,9 @@ def kind_of(key: str) -> str:
     """The kind of an alert key; '' for one-off problems (key ''), which stay on this PC."""
     if not key:
         return ""
+    two = ":".join(key.split(":", 2)[:2])
+    if two in KIND_OF_TWO_PART:
+        return KIND_OF_TWO_PART[two]
     return KIND_OF_PREFIX.get(key.split(":", 1)[0], "other")
 
 

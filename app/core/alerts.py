@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.account_guard import REMINDER_DAYS
 from app.core.cloud_address import sends_token_in_clear
 from app.core.forecast import Forecast
 from app.core.model import AccountStatus, EntryKind, LedgerEntry, PaymentMethod
@@ -121,7 +122,12 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 lasting=True,
             )
         )
-    if acct.status in (AccountStatus.EXPIRED, AccountStatus.SUSPENDED) and acct.grace_ends_at:
+    # A grace period with a reminder due (the last 14 days) is the account guard's to tell:
+    # its 14/7/3/1-day reminders say the same with the credit at risk, and entering a short
+    # grace period must not notify twice. A closed account is the guard's too: it files the
+    # restore request and says so, in one voice (app.core.trap_line.restore_line).
+    if acct.status in (AccountStatus.EXPIRED, AccountStatus.SUSPENDED) and acct.grace_ends_at \
+            and acct.grace_ends_at - now > timedelta(days=max(REMINDER_DAYS)):
         left = acct.grace_ends_at - now
         found.append(
             Alert(
@@ -130,17 +136,6 @@ def _account_alerts(view: StatusView, now: datetime) -> list[Alert]:
                 message=f"Plan {acct.status.value}. Unless you downgrade to Pay-As-You-Go by "
                 f"{acct.grace_ends_at.astimezone():%d %b} ({_days(left.days)}), the account "
                 f"closes and {view.balance_text()} in credits is removed.",
-                severity="critical",
-                lasting=True,
-            )
-        )
-    if acct.status is AccountStatus.CLOSED:
-        found.append(
-            Alert(
-                key="account-closed",
-                title="Account closed",
-                message="Contact support now: credits are sometimes restored if you act within "
-                "days.",
                 severity="critical",
                 lasting=True,
             )
@@ -182,13 +177,17 @@ def _parse(text: str) -> datetime | None:
 
 
 def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
-    """Credits that will not last until the event ends, at the fleet's pace (keyed by the
-    hour it runs out, so a faster night warns again)."""
+    """Credits that will not last until the event ends, at the fleet's pace. Keyed by the
+    event (the night it ends), not by when it runs out: a night that keeps speeding up moves
+    that hour again and again, and each move is not news. A new warning comes only after the
+    condition cleared (a top-up, a slower pace). The message carries the newest estimate; the
+    window refreshes a listed alert's words without notifying again."""
     if forecast is None or not forecast.before_end or forecast.runs_out_at is None:
         return []
     when = forecast.runs_out_at.astimezone().strftime("%H:%M")
+    event = forecast.event_end or forecast.runs_out_at
     return [Alert(
-        key=f"runs-out:{forecast.runs_out_at.astimezone():%Y-%m-%dT%H}",
+        key=f"runs-out:{event.astimezone():%Y-%m-%dT%H:%M}",
         title="Credits run out before the event ends",
         message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
         f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",

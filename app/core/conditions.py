@@ -20,6 +20,8 @@ from app.core.jobs import JobState, QueueCounts
 from app.core.model import Account, AccountStatus
 from app.core.money import dollars
 from app.core.status import StatusView, age_text, clock_text
+from app.core.support_requests import SupportRequest
+from app.core.trap_line import open_traps, progress, restore_line, what
 
 # A slow reading says something about the venue link for a while, not forever: after this the
 # icon stops claiming the link is slow until the next check (before the next job) says so again.
@@ -107,10 +109,13 @@ FRESHNESS = (Condition.CURRENT, Condition.NOT_CURRENT, Condition.OFFLINE)
 
 def assess(view: StatusView, now: datetime, *, link: PreflightResult | None = None,
            queue: QueueCounts | None = None, threshold_mbps: float = 5.0,
-           traps: Sequence[Trap] = ()) -> Assessment:
-    """`traps`: the account guard's findings; the countdown of a plan that will not renew is
-    something only the operator can act on (a lapsed plan has its own line below)."""
+           traps: Sequence[Trap] = (), requests: Sequence[SupportRequest] = ()) -> Assessment:
+    """`traps`: the account guard's findings, `requests`: its requests to support (how far
+    each is). An open money trap needs attention until support settles it, whoever files it;
+    the countdown of a plan that will not renew is something only the operator can act on (a
+    lapsed plan has its own line below)."""
     findings = [*_attention(view, queue), _freshness(view, now)]
+    findings += _trap_findings(view, traps, requests, findings, now)
     acct = view.account
     for trap in traps:
         if trap.kind is TrapKind.PLAN_ENDING and acct and acct.status is AccountStatus.ACTIVE:
@@ -217,6 +222,28 @@ def _attention(view: StatusView, queue: QueueCounts | None) -> list[Finding]:
                              f"AI paused, {queue.open} photo{'s' if queue.open != 1 else ''} "
                              "waiting: not enough credits", queue.pause.message,
                              key="attention:credits"))
+    return found
+
+
+def _trap_findings(view: StatusView, traps: Sequence[Trap], requests: Sequence[SupportRequest],
+                   findings: list[Finding], now: datetime) -> list[Finding]:
+    """One line per open money trap, in the tray's words. A closed account already has its
+    line: the guard's restore request rewrites it (one voice) instead of adding a second."""
+    acct = view.account
+    closed = acct is not None and acct.status is AccountStatus.CLOSED
+    by_key = {r.trap_key: r for r in requests}
+    found = []
+    for trap in traps:
+        if trap.kind is TrapKind.ACCOUNT_RESTORE and closed:
+            key = f"attention:{AccountStatus.CLOSED.value}"
+            line = restore_line(by_key.get(trap.key), now)
+            findings[:] = [Finding(Condition.NEEDS_ATTENTION, line, trap.message, key=key)
+                           if f.key == key else f for f in findings]
+    for trap, req in open_traps(traps, requests):
+        if trap.kind is TrapKind.ACCOUNT_RESTORE and closed:
+            continue  # said above, in the account's own line
+        found.append(Finding(Condition.NEEDS_ATTENTION, f"{what(trap)} — {progress(req, now)}",
+                             trap.message, key=f"attention:trap:{trap.key}"))
     return found
 
 

@@ -409,11 +409,12 @@ def fleet_forecast(balance_cents: int, as_of: datetime, cents_per_hour: float | 
     if cents_per_hour is None:
         return None
     if cents_per_hour <= 0:
-        return Forecast(0.0, photos_left, None, False, False)
+        return Forecast(0.0, photos_left, None, False, False, event_end)
     # The balance was this much at as_of: spending has gone on since then.
     runs_out = as_of + timedelta(hours=max(0, balance_cents) / cents_per_hour)
     before_end = bool(event_end and runs_out < event_end)
-    return Forecast(cents_per_hour, photos_left, max(runs_out, now), before_end, False)
+    return Forecast(cents_per_hour, photos_left, max(runs_out, now), before_end, False,
+                    event_end)
 
 
 def with_envelope(state: BoothState, seq: int, origin: str, sent_at: datetime) -> BoothState:

@@ -85,6 +85,8 @@ class Forecast:
     runs_out_at: datetime | None  # when the balance reaches 0 (or the top-up threshold)
     before_end: bool  # it runs out before the event ends
     recharges: bool  # auto-recharge tops it up instead of running dry
+    # The event it was measured against: the alert is keyed by it, so one night warns once.
+    event_end: datetime | None = None
 
     def text(self, now: datetime) -> str:
         """'≈ 140 photos left, runs out ≈ 21:40 at tonight's pace'."""
@@ -121,7 +123,8 @@ def forecast(balance_cents: int | None, entries: list[LedgerEntry], now: datetim
     if len(recent) < MIN_CHARGES:
         recent = spend(entries, now, PACE_FALLBACK)
     if not recent:
-        return Forecast(0.0, photos_left(balance_cents, entries, now), None, False, False)
+        return Forecast(0.0, photos_left(balance_cents, entries, now), None, False, False,
+                        event_end)
     # Over the span the charges really cover, not the whole window (a night that started
     # twenty minutes ago is not spending a third of its pace): the charges after the first,
     # over the time since the first. An idle tail since the last charge slows the pace down.
@@ -141,7 +144,7 @@ def forecast(balance_cents: int | None, entries: list[LedgerEntry], now: datetim
     runs_out = now + timedelta(hours=left / per_hour) if per_hour > 0 else None
     before_end = bool(runs_out and event_end and runs_out < event_end and not auto_recharge)
     return Forecast(per_hour, photos_left(balance_cents, entries, now), runs_out, before_end,
-                    auto_recharge is not None)
+                    auto_recharge is not None, event_end)
 
 
 def default_event_end(now: datetime, ends_at: str = "23:30") -> datetime:

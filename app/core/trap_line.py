@@ -91,6 +91,22 @@ def progress(req: SupportRequest | None, now: datetime) -> str:
     return "support said no"  # rejected: the window has the reason
 
 
+def restore_line(req: SupportRequest | None, now: datetime) -> str:
+    """A closed account in one voice with the guard that files its restore request: what was
+    done and what to expect, never "contact support now" next to "a request is filed"."""
+    hope = "support can often restore credits within days"
+    if req is None or req.status is RequestStatus.PENDING:
+        return f"Account closed: a restore request is being filed; {hope}"
+    asked = _clock(req.filed_at or req.updated_at or req.created_at, now)
+    if req.status is RequestStatus.FILED:
+        return f"Account closed: a restore request was filed at {asked}; {hope}"
+    if req.status is RequestStatus.ACKNOWLEDGED:
+        return f"Account closed: support is reviewing the restore request (filed {asked})"
+    if req.status is RequestStatus.REJECTED:
+        return "Account closed: support said no to restoring the credits (Support requests)"
+    return "Account closed: support settled the restore request"
+
+
 # -- the plan's countdown ---------------------------------------------------------------------
 
 

@@ -52,7 +52,8 @@ def plan_rows(account: Account, now: datetime) -> list[tuple[str, str]]:
         rows.append(("Grace period ends", f"{_day(account.grace_ends_at)} ({days} days): "
                      "downgrade to Pay-As-You-Go before then to keep the credits"))
     if status is AccountStatus.CLOSED:
-        rows.append(("Closed", "contact support now: credits can sometimes be restored"))
+        # The guard files the restore request itself; the header says when (one voice).
+        rows.append(("Closed", "credits removed; the monitor asks support to restore them"))
     return rows
 
 

@@ -8,6 +8,7 @@ and has a fixed place, so alerts arriving never move anything the operator is ab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +74,19 @@ class AlertList(QWidget):
             self.items = [s for s in self.items if s.alert.key != alert.key]
         self.items = [Shown(alert, utc_now()), *self.items][:KEEP]
         self._redraw()
+
+    def refresh(self, alerts: Sequence[Alert]) -> None:
+        """The newest words of conditions already listed (a forecast whose estimate moved):
+        each keeps its place and its time, and nothing notifies again."""
+        newer = {a.key: a for a in alerts if a.key}
+        changed = False
+        for n, shown in enumerate(self.items):
+            alert = newer.get(shown.alert.key)
+            if alert is not None and alert != shown.alert:
+                self.items[n] = Shown(alert, shown.at)
+                changed = True
+        if changed:
+            self._redraw()
 
     def set_active(self, source: str, keys: set[str]) -> None:
         """`source` (the balance sync, the job queue) says which of its conditions hold; its

@@ -10,7 +10,7 @@ no polling, and the GUI thread never waits on a send.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -44,12 +44,27 @@ class AlertWorker(QObject):
     @Slot(object)
     def take(self, alert: Alert) -> None:
         """A refund or job notice: commit it if it is phone-routed, then send."""
+        self.take_all([alert])
+
+    def take_all(self, alerts: Sequence[Alert]) -> None:
+        """Commit the phone-routed ones (on this thread, before the caller shows them), then
+        send: the account guard's notices come this way."""
         try:
-            queued = self.path().take([alert], utc_now())
+            queued = self.path().take(alerts, utc_now())
         except MonitorError as error:  # a full disk: the tray has shown it all the same
             log.warning("phone alert not queued: %s", error)
             return
         if queued:
+            self.deliver()
+
+    def catch_up(self) -> None:
+        """After the refund and guard cycles: a settled claim whose phone copy a crash lost."""
+        try:
+            queued = self.path().catch_up(utc_now())
+        except MonitorError as error:
+            log.warning("settled claims not checked for the phone: %s", error)
+            return
+        if "new" in queued:
             self.deliver()
 
     @Slot()

@@ -175,7 +175,6 @@ class MonitorApp(QObject):
 
     def _on_guard(self, requests: list[SupportRequest], traps: list[Trap],
                   _problems: list[Alert]) -> None:
-        self.tray.set_guard(traps, requests)
         # A trap's alert is listed while the trap lasts and dropped once it is gone.
         self.window.alerts.set_active("guard", {f"trap:{t.key}" for t in traps})
 

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.adapters.system.logs import register_secret
 from app.adapters.system.settings_file import Settings, write_atomic
+from app.core.account_guard import Trap
 from app.core.alerts import Alert
 from app.core.backoff import Backoff
 from app.core.bandwidth import PreflightResult
@@ -31,12 +32,13 @@ from app.core.forecast import Forecast
 from app.core.jobs import QueueCounts
 from app.core.model import LedgerEntry
 from app.core.status import StatusView, ViewSettings, build_view
+from app.core.support_requests import SupportRequest
 from app.core.sync import LEDGER_FOLLOW_UP_SECONDS
 from app.gui.alert_worker import AlertWorker
 from app.gui.refunds_view import RefundsWorker
 from app.gui.support_view import GuardWorker
 from app.gui.system_worker import SystemWorker
-from app.orchestration.alert_path import AlertPath, raise_alerts
+from app.orchestration.alert_path import AlertPath, current_alerts, raise_alerts
 from app.orchestration.fleet_path import set_mqtt_password
 from app.orchestration.guard_path import GuardPath
 from app.orchestration.job_path import JobFolders, job_folders
@@ -77,6 +79,11 @@ class Snapshot:
     window_geometry: list[int] | None = None  # where the operator left the window
     forecast: Forecast | None = None  # the shared balance at the fleet's recent pace
     alert_targets: tuple[str, ...] = ()  # phone alert URLs by label ("ntfy address 1")
+    lasting_alerts: tuple[Alert, ...] = ()  # their newest words (a forecast that moved)
+    # The account guard's findings and requests: the icon, the tooltip, the menu, the header
+    # and `status` all assess with them (read here, on the worker thread).
+    traps: tuple[Trap, ...] = ()
+    requests: tuple[SupportRequest, ...] = ()
 
     def view(self) -> StatusView:
         # Recomputed on every call so ages and staleness move on between syncs.
@@ -85,7 +92,8 @@ class Snapshot:
     def assess(self, queue: QueueCounts | None = None) -> Assessment:
         """The one model the tray, the window and the menu render."""
         return assess(self.view(), utc_now(), link=self.link, queue=queue,
-                      threshold_mbps=float(self.settings.preflight_threshold_mbps))
+                      threshold_mbps=float(self.settings.preflight_threshold_mbps),
+                      traps=self.traps, requests=self.requests)
 
 
 class MonitorWorker(QObject):
@@ -115,8 +123,10 @@ class MonitorWorker(QObject):
         self.refunds.setParent(self)
         # The account guard (issue 11) likewise: it reads the ledger the sync just wrote. The
         # tray app renders the balance panel, so a dispute waits briefly for that picture.
-        self.guard = GuardWorker(lambda: GuardPath(self._require_runtime(), screenshots=True))
+        self.guard = GuardWorker(lambda: GuardPath(self._require_runtime(), screenshots=True),
+                                 phone=lambda found: self.alerts.take_all(found))
         self.guard.setParent(self)
+        self.guard.loaded.connect(self._guard_loaded)  # its traps are in the next Snapshot
         # Start at login, diagnostics and first-run setup: same thread, same runtime.
         self.system = SystemWorker(self._require_runtime, self._settings_changed)
         self.system.setParent(self)
@@ -239,6 +249,7 @@ class MonitorWorker(QObject):
         self._notify(runtime, outcome.new_entries)
         self.refunds.cycle()
         self.guard.cycle()
+        self.alerts.catch_up()  # outcomes committed there whose phone copy a crash lost
         self.alerts.after_sync(outcome.ok)
         if outcome.ok:
             if outcome.ledger_behind:
@@ -278,6 +289,10 @@ class MonitorWorker(QObject):
         except MonitorError as error:
             log.warning("alerts not evaluated: %s", error)
             self._publish()
+
+    @Slot(object, object, object)
+    def _guard_loaded(self, *_: object) -> None:
+        self._publish()
 
     def _problem_after_refresh(self, message: str) -> None:
         self._syncing = False
@@ -390,6 +405,7 @@ class MonitorWorker(QObject):
             now = utc_now()
             probes = runtime.probe_history()
             spent = probes.spent_today(now)
+            traps, requests = self._guard_state()
             snap = Snapshot(
                 state=runtime.cache.load_cache(),
                 view_settings=runtime.view_settings(),
@@ -408,11 +424,22 @@ class MonitorWorker(QObject):
                 forecast=runtime.forecast(runtime.view(), now),
                 # The demo does not wake the OS keyring for this (see _secret_note).
                 alert_targets=self.alerts.labels(load=not self._options.demo),
+                lasting_alerts=tuple(a for a in current_alerts(runtime, [], now) if a.lasting),
+                traps=tuple(traps),
+                requests=tuple(requests),
             )
         except MonitorError as error:
             self.problem.emit("Cannot read the local data", str(error))
             return
         self.snapshot.emit(snap)
+
+
+    def _guard_state(self) -> tuple[list[Trap], list[SupportRequest]]:
+        try:
+            return self.guard.current()
+        except MonitorError as error:  # the balance must still show
+            log.warning("account guard not read: %s", error)
+            return [], []
 
 
 def _read_geometry(runtime: Runtime) -> list[int] | None:

@@ -117,7 +117,10 @@ class StatusWindow(QWidget):
             self._placed_from_memory = True
             x, y, w, h = snap.window_geometry
             place(self, PREFERRED, MINIMUM, QRect(x, y, w, h))
+        # The guard's traps ride in the same Snapshot: a trap's alert stays listed while it lasts.
+        self.alerts.set_active("guard", {f"trap:{t.key}" for t in snap.traps})
         self.alerts.set_active("monitor", set(snap.alert_keys))
+        self.alerts.refresh(snap.lasting_alerts)
         self._render()
         self.account_page.show_entries(snap.recent)
 

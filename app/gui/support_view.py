@@ -71,11 +71,16 @@ class GuardWorker(QObject):
     wants_screenshot = Signal(object)  # list[str]: disputes waiting for the balance panel
     packet_written = Signal(bool, str)  # ok, one line for the operator
 
-    def __init__(self, guard: Callable[[], GuardPath]):
+    def __init__(self, guard: Callable[[], GuardPath],
+                 phone: Callable[[list[Alert]], object] | None = None):
+        """`phone`: the phone alerts' outbox (AlertWorker.take_all), given every notice before
+        it is emitted, so the guard's notices reach the phone as the monitor's own do."""
         super().__init__()
         self._factory = guard
+        self._phone = phone
         self._path: GuardPath | None = None
         self._traps: list[Trap] | None = None
+        self._requests: list[SupportRequest] = []
         self._problems: list[Alert] = []
         self._problem_keys: set[str] = set()
 
@@ -93,6 +98,14 @@ class GuardWorker(QObject):
         except MonitorError as error:
             log.warning("cannot list support requests: %s", error)
 
+    def current(self) -> tuple[list[Trap], list[SupportRequest]]:
+        """The traps and requests of the last cycle (before the first: the cached account's),
+        for the Snapshot: read on this thread, so the GUI's assessment never touches disk."""
+        if self._traps is None:
+            path = self._guard()
+            self._traps, self._requests = path.traps(), path.requests()
+        return list(self._traps), list(self._requests)
+
     @Slot()
     def cycle(self) -> None:
         """After each sync: read the payment side, find the traps, file, follow up."""
@@ -106,7 +119,9 @@ class GuardWorker(QObject):
         try:
             path = self._guard()
             report = path.cycle(file_now=file_now, read=read)
-            notices = path.new_notices(report.traps)
+            # After the cycle: a closed account's notice says the restore request it filed.
+            requests = path.requests()
+            notices = path.new_notices(report.traps, requests, commit=self._phone)
             waiting = [r.id for r in path.wanting_screenshot()]
         except MonitorError as error:
             log.warning("account guard cycle failed: %s", error)
@@ -115,10 +130,15 @@ class GuardWorker(QObject):
             # Runs inside the balance refresh: a bug here must not stop the balance moving.
             log.exception("account guard cycle failed unexpectedly")
             return
-        self._traps = report.traps
+        self._traps, self._requests = report.traps, requests
         self._problems = report.problems
         new_problems, self._problem_keys = fresh_alerts(report.problems, self._problem_keys)
-        for notice in [*notices, *report.notices, *new_problems]:
+        # The trap notices are in the outbox already (new_notices); requests filed or settled
+        # and channel problems go now, after the relay's commit (README, "Phone alerts").
+        later = [*report.notices, *new_problems]
+        if self._phone is not None and later:
+            self._phone(later)
+        for notice in [*notices, *later]:
             log.info("alert: %s: %s", notice.title, notice.message)  # the log tells it too
             self.alert.emit(notice)
         if waiting:

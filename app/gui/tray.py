@@ -11,12 +11,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from app.core.account_guard import Trap
 from app.core.alerts import Alert
 from app.core.conditions import Assessment, Condition, link_line
 from app.core.job_notices import queue_line
 from app.core.jobs import QueueCounts
-from app.core.support_requests import SupportRequest
 from app.core.trap_line import countdown_line, trap_line
 from app.gui.icons import state_icon
 from app.gui.monitor_worker import Snapshot
@@ -96,8 +94,6 @@ class TrayController(QObject):
         super().__init__(parent)
         self._snapshot: Snapshot | None = None
         self._queue: QueueCounts | None = None
-        self._traps: list[Trap] = []
-        self._requests: list[SupportRequest] = []
         self.checking_link = False
         self.icon = QSystemTrayIcon(state_icon(Condition.NOT_CURRENT), self)
         self.menu = QMenu()
@@ -109,7 +105,6 @@ class TrayController(QObject):
         self._balance.triggered.connect(self.show_window_requested.emit)
         # One line per active condition, worst first, each with its own icon.
         self._status_lines = [self._line() for _ in range(MAX_STATUS_LINES)]
-        self._trap_line = self._line()  # the worst open money trap, as in the tooltip
         self._queue_line = self._line()
         self._link = self._line()
         self.menu.addSeparator()
@@ -172,19 +167,15 @@ class TrayController(QObject):
         self._update_tooltip()
         self._update_texts()
 
-    def set_guard(self, traps: list[Trap], requests: list[SupportRequest]) -> None:
-        """The account guard's latest findings (after each sync)."""
-        self._traps, self._requests = list(traps), list(requests)
-        self._update_tooltip()
-        self._update_texts()
-
     def account_lines(self) -> tuple[str, ...]:
-        """The worst open money trap and the plan's countdown ('' when none)."""
+        """The worst open money trap and the plan's countdown ('' when none): from the same
+        Snapshot as the icon, so the tooltip never names a trap the icon is green about."""
         if self._snapshot is None:
             return ()
         now = utc_now()
-        view = self._snapshot.view()
-        return (trap_line(self._traps, self._requests, now),
+        snap = self._snapshot
+        view = snap.view()
+        return (trap_line(snap.traps, snap.requests, now),
                 countdown_line(view.account, view.balance_cents, now))
 
     def _update_tooltip(self) -> None:
@@ -205,8 +196,7 @@ class TrayController(QObject):
 
     def menu_lines(self) -> list[str]:
         """The visible status texts, top to bottom (what an operator reads)."""
-        actions = [self._balance, *self._status_lines, self._trap_line, self._queue_line,
-                   self._link]
+        actions = [self._balance, *self._status_lines, self._queue_line, self._link]
         return [a.text() for a in actions if a.isVisible()]
 
     def _update_texts(self) -> None:
@@ -220,10 +210,7 @@ class TrayController(QObject):
             if finding is not None:
                 action.setText(short(finding.line))
                 action.setIcon(state_icon(finding.condition))
-        trap = trap_line(self._traps, self._requests, utc_now())
-        self._trap_line.setText(short(trap))
-        self._trap_line.setToolTip(trap)
-        self._trap_line.setVisible(bool(trap))
+        # Each open money trap is a line of the assessment above (how far support is).
         line = queue_line(self._queue) if self._queue is not None else ""
         self._queue_line.setText(line)
         self._queue_line.setVisible(bool(line))

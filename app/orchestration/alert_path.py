@@ -30,7 +30,9 @@ from app.core.alert_routing import (
 )
 from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
 from app.core.errors import BadAlertAddress, MonitorError, NotConfigured
+from app.orchestration.alert_catch_up import settled_notices
 from app.orchestration.alert_targets import Target, load_targets
+from app.orchestration.guard_path import guard_alert_keys
 
 if TYPE_CHECKING:
     from app.core.model import LedgerEntry
@@ -114,10 +116,20 @@ class AlertPath:
             verdicts.append(verdict)
         return verdicts
 
+    def catch_up(self, now: datetime) -> list[str]:
+        """Queue the recently settled claims' notices the outbox never saw (a crash between
+        a claim's commit and its notice's take): see alert_catch_up."""
+        found = settled_notices(self.runtime, now)
+        seen = self.repo.seen([a.key for a in found]) if found else set()
+        missing = [a for a in found if a.key not in seen]
+        return self.take(missing, now) if missing else []
+
     def active_keys(self) -> set[str]:
-        """Conditions that still hold: the monitor's (kept in the cache) and the queue's."""
+        """Conditions that still hold: the monitor's (kept in the cache), the queue's and the
+        account guard's traps (read from the store, so a trap notice waiting for the link is
+        sent while the trap lasts, and dropped once it is settled)."""
         return set(self.runtime.cache.active_alert_keys()) | queue_condition_keys(
-            JobsRepo(self.runtime.db).counts())
+            JobsRepo(self.runtime.db).counts()) | guard_alert_keys(self.runtime)
 
     def deliver(self, now: datetime) -> DeliveryReport:
         report = DeliveryReport()
@@ -205,6 +217,17 @@ class AlertPath:
         return self.repo.recent(limit)
 
 
+def current_alerts(runtime: Runtime, new_entries: Sequence[LedgerEntry],
+                   now: datetime) -> list[Alert]:
+    """Every alert the monitor's state calls for now, told or not (the Snapshot carries the
+    lasting ones, so the window's list shows a moved forecast's newest words)."""
+    view = runtime.view()
+    after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
+    found = alerts_for(view, list(new_entries), now, after)
+    found += forecast_alerts(runtime.forecast(view, now), now)
+    return found
+
+
 def raise_alerts(runtime: Runtime, path: AlertPath | None, new_entries: list[LedgerEntry],
                  now: datetime) -> list[Alert]:
     """The monitor's alerts after a sync (or a look between syncs): those new since the last
@@ -212,10 +235,7 @@ def raise_alerts(runtime: Runtime, path: AlertPath | None, new_entries: list[Led
     the active keys that say they were raised: a crash in between raises them again on the next
     start, and the outbox takes the repeat as the same alert (REPEAT_WINDOW)."""
     before = runtime.cache.active_alert_keys()
-    view = runtime.view()
-    after = timedelta(seconds=max(0, int(runtime.settings.offline_notice_seconds)))
-    found = alerts_for(view, new_entries, now, after)
-    found += forecast_alerts(runtime.forecast(view, now), now)
+    found = current_alerts(runtime, new_entries, now)
     shown, active = fresh_alerts(found, before)
     shown += ended_alerts(before, active, now)
     if path is not None:

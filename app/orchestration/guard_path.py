@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.adapters.system.settings_file import write_atomic
 from app.core.account_guard import DISPUTE_WINDOW, Books, Trap, TrapKind, find_traps, mismatch_key
 from app.core.alerts import Alert
 from app.core.errors import MonitorError
+from app.core.money import dollars
 from app.core.support_letter import SCREENSHOT_NAME, compose, entries_csv, facts_json
 from app.core.support_requests import (
     OPEN,
@@ -30,6 +32,7 @@ from app.core.support_requests import (
     new_request,
     trap_alert,
 )
+from app.core.trap_line import restore_line
 from app.orchestration.refund_path import RefundPath, filing_config, policy_for
 from app.orchestration.request_relay import GuardPolicy, GuardReport, RequestRelay
 from app.runtime import Runtime, utc_now
@@ -118,12 +121,24 @@ class GuardPath:
         """The traps in the cached account now (no network)."""
         return find_traps(self.books(), utc_now())
 
-    def new_notices(self, traps: list[Trap]) -> list[Alert]:
+    def new_notices(self, traps: Sequence[Trap], requests: Sequence[SupportRequest] = (),
+                    commit: Callable[[list[Alert]], object] | None = None) -> list[Alert]:
         """Each trap and each plan reminder (its key names the 14/7/3/1-day step) told once,
-        ever. A renewal drawn from credits is left out: the sync's own alert tells it."""
+        ever. A renewal drawn from credits is left out: the sync's own alert tells it.
+
+        `commit` (the phone alerts' outbox) gets them before they are marked told, as the
+        monitor's own alerts are: a crash in between tells them again on the next cycle, and
+        the outbox takes that repeat as the same alert (REPEAT_WINDOW), so none is lost."""
         told = [t for t in traps if t.kind is not TrapKind.RENEWAL_FROM_CREDITS]
-        fresh = set(self.guard.claim_notices([f"trap:{t.key}" for t in told], utc_now()))
-        return [trap_alert(t) for t in told if f"trap:{t.key}" in fresh]
+        untold = set(self.guard.untold([f"trap:{t.key}" for t in told]))
+        by_key = {r.trap_key: r for r in requests}
+        now = utc_now()
+        found = [notice_for(t, by_key.get(t.key), now) for t in told
+                 if f"trap:{t.key}" in untold]
+        if commit is not None and found:
+            commit(found)
+        fresh = set(self.guard.claim_notices([a.key for a in found], now))
+        return [a for a in found if a.key in fresh]
 
     def dispute(self) -> SupportRequest | None:
         """The balance dispute to show or save: the newest open one, or one the account
@@ -154,6 +169,24 @@ class GuardPath:
             write_atomic(target, data)
             written.append(target)
         return written
+
+
+def guard_alert_keys(runtime: Runtime) -> set[str]:
+    """The alert keys of the traps in the cached account now (no network)."""
+    return {f"trap:{t.key}" for t in GuardPath(runtime).traps()}
+
+
+def notice_for(trap: Trap, req: SupportRequest | None, now: datetime) -> Alert:
+    """A trap's notice; a closed account's says what was done about it (the restore request
+    filed, or being filed), in the words the window and the tray use."""
+    alert = trap_alert(trap)
+    if trap.kind is TrapKind.ACCOUNT_RESTORE:
+        done = restore_line(req, now).removeprefix("Account closed: ")
+        removed = f" {dollars(trap.at_risk_cents)} in credits was removed." if (
+            trap.at_risk_cents) else ""
+        alert = replace(alert, title="Account closed",
+                        message=f"{done[:1].upper()}{done[1:]}.{removed}")
+    return alert
 
 
 def request_counts(runtime: Runtime) -> dict[str, object]:

@@ -31,6 +31,12 @@ NOW = datetime(2026, 5, 1, 20, 0, tzinfo=timezone.utc)
     ("grace:expired:2026-05-09", "plan_grace"), ("renewal-upcoming:x", "plan_grace"),
     ("renewal-entry:e1", "account_trap"), ("account-closed", "account_trap"),
     ("trap:renewal", "account_trap"), ("duplicate:j1", "other"), ("", ""),
+    # The account guard's notices (issue 11): traps, plan reminders, requests filed/settled.
+    ("trap:missing_purchase:rcpt_1", "account_trap"),
+    ("trap:account_restore:op@booth.test", "account_trap"),
+    ("trap:plan_ending:3:2026-05-09T20:00:00Z", "plan_grace"),
+    ("support-filed:r1,r2", "claim_filed"), ("support-resolved:r1", "claim_paid"),
+    ("support-rejected:r1", "claim_paid"), ("runs-out:2026-05-01T23:30", "forecast"),
 ])
 def test_every_alert_key_has_its_kind(key, kind):
     assert kind_of(key) == kind

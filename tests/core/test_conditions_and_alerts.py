@@ -155,9 +155,31 @@ def test_upcoming_renewal_paid_by_credits_warns_but_not_by_card():
 
 
 def test_expired_plan_warns_about_grace_period_with_amount():
-    expired = replace(ACCOUNT, status=AccountStatus.EXPIRED, grace_ends_at=NOW + timedelta(days=9))
+    expired = replace(ACCOUNT, status=AccountStatus.EXPIRED, grace_ends_at=NOW + timedelta(days=20))
     alerts = [a for a in alerts_for(view(account=expired), [], NOW) if a.key.startswith("grace")]
-    assert alerts and "$50.00" in alerts[0].message and "9 days" in alerts[0].message
+    assert alerts and "$50.00" in alerts[0].message and "20 days" in alerts[0].message
+
+
+@pytest.mark.parametrize("days", [14, 9, 2])
+def test_a_short_grace_period_is_one_notice_the_guards_reminder(days):
+    """Entering a grace period with a reminder due gave two notices at once (this one and the
+    guard's 14/7/3/1-day reminder): the reminder alone tells it, with the credit at risk."""
+    from app.core.account_guard import Books, TrapKind, find_traps
+
+    expired = replace(ACCOUNT, status=AccountStatus.EXPIRED,
+                      grace_ends_at=NOW + timedelta(days=days) - timedelta(minutes=1))
+    notices = [a for a in alerts_for(view(account=expired), [], NOW)
+               if a.key.startswith(("grace", "account"))]
+    reminders = [t for t in find_traps(Books(expired, 5000, []), NOW)
+                 if t.kind is TrapKind.PLAN_ENDING]
+    assert notices == [] and len(reminders) == 1
+
+
+def test_a_closed_account_is_told_by_the_guard_alone():
+    """The sync's "contact support now" clashed with the guard's restore request."""
+    closed = replace(ACCOUNT, status=AccountStatus.CLOSED)
+    assert not [a for a in alerts_for(view(balance=0, account=closed), [], NOW)
+                if "closed" in a.key or "closed" in a.title.lower()]
 
 
 def test_old_history_from_a_first_sync_is_not_news():

@@ -97,3 +97,28 @@ def test_credits_that_will_not_last_the_event_raise_one_lasting_alert():
     assert "$30.00 an hour" in alert.message
     assert forecast_alerts(forecast(6000, pace, NOW, event_end=NOW + timedelta(hours=1)),
                            NOW) == []
+
+
+def test_a_night_that_keeps_speeding_up_warns_once_with_the_newest_estimate():
+    """The busy-night demo moved the hour it runs out four times and warned four times: the
+    alert is keyed by the event, and its words follow the newest estimate."""
+    from app.core.alerts import forecast_alerts, fresh_alerts
+
+    end = NOW + timedelta(hours=6)
+    shown, active = [], set()
+    messages = []
+    for every in (10, 6, 4, 3, 2):  # minutes between photos: quickening
+        ahead = forecast(2000, runs(12, every, 100), NOW, event_end=end)
+        found = forecast_alerts(ahead, NOW)
+        new, active = fresh_alerts(found, active)
+        shown += new
+        messages.append(found[0].message)
+    assert len(shown) == 1
+    assert len(set(messages)) > 1  # the estimate moved; the listed words follow it
+    # Cleared (a top-up lasts the night), then short again: a new warning for the same night.
+    new, active = fresh_alerts(forecast_alerts(forecast(10**7, runs(12, 2, 100), NOW,
+                                                        event_end=end), NOW), active)
+    assert new == [] and active == set()
+    new, active = fresh_alerts(forecast_alerts(forecast(2000, runs(12, 2, 100), NOW,
+                                                        event_end=end), NOW), active)
+    assert len(new) == 1

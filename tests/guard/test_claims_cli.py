@@ -42,6 +42,12 @@ def test_each_trap_is_one_request_in_one_list_with_the_refund_claims(cloud, tmp_
     shown = status.json()
     assert {t["kind"] for t in shown["traps"]} >= {"missing_purchase", "missing_coupon_bonus"}
     assert shown["requests"]["requests"] == 2
+    # The same assessment as the tray's: open traps need attention, with how far support is.
+    assert shown["state"] == "needs_attention"
+    lines = [c["text"] for c in shown["conditions"]]
+    # (The demo desk may have answered already: "support reviewing", or credited one.)
+    assert any(("not credited — support " in line or "not activated — support " in line)
+               for line in lines), lines
 
     text = run(home, "--cloud", cloud.url, "claims", env=ENV)
     assert "Purchase not credited" in text.stdout and "Coupon bonus missing" in text.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from app.adapters.store.db import Database
@@ -80,6 +81,16 @@ class AlertsRepo:
                  int(alert.lasting), booth, at, "dropped" if dropped else "waiting",
                  "rate limit" if dropped else ""))
         return verdict
+
+    def seen(self, keys: Sequence[str]) -> set[str]:
+        """The keys the outbox has any row for (sent, waiting, dropped or rate-limited)."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 100):  # SQLite's parameter count stays small
+            part = list(keys[start:start + 100])
+            found |= {r[0] for r in self._db.query(
+                f"SELECT DISTINCT key FROM alert_outbox WHERE key IN ({','.join('?' * len(part))})",
+                part)}
+        return found
 
     def admitted(self, key: str) -> bool:
         """Was this alert queued for the phone (not turned away by the rate limit)?"""

@@ -105,6 +105,11 @@ class GuardRepo:
 
     # -- notices --------------------------------------------------------------------------------
 
+    def untold(self, keys: Sequence[str]) -> list[str]:
+        """The keys nobody was told about yet (nothing marked: claim_notices does that)."""
+        told = {r["key"] for r in self._db.query("SELECT key FROM guard_notices")}
+        return [k for k in keys if k not in told]
+
     def claim_notices(self, keys: Sequence[str], now: datetime) -> list[str]:
         """The keys nobody was told about yet, now marked told (in one transaction, so two
         processes never both notify)."""
