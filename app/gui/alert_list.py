@@ -27,7 +27,7 @@ from app.core.alerts import Alert
 from app.runtime import utc_now
 
 KEEP = 50
-SEVERITY_MARK = {"critical": "⛔", "warning": "⚠", "info": "ℹ"}
+SEVERITY_MARK = {"critical": "✖", "warning": "⚠", "info": "ℹ"}
 
 
 @dataclass(frozen=True)
