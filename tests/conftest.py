@@ -55,6 +55,17 @@ def demo_cloud(tmp_path: Path):
     cloud.stop()
 
 
+@pytest.fixture
+def proxy(demo_cloud):
+    """The fault proxy in front of `demo_cloud` (tests/support/fault_proxy.py)."""
+    from tests.support.fault_proxy import FaultProxy
+
+    p = FaultProxy(demo_cloud.url)
+    p.start()
+    yield p
+    p.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _collect_qt_objects_before_exit():
     """Collect leftover Qt wrappers while the QApplication still exists: collected during

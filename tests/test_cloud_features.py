@@ -5,15 +5,11 @@ answering /v1/features in front of the demo cloud) changes what the booth offers
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from app.cli.main import main as cli
 from app.core.model import KNOWN_FEATURES, feature_label
 from app.orchestration.job_path import JobPath
 from app.runtime import Options, Runtime
-from tests.support.fault_proxy import FaultProxy
 
 TOKEN = "demo-token"
 NEWER = {"features": [
@@ -21,14 +17,6 @@ NEWER = {"features": [
     {"id": "magic_eraser", "label": "Magic eraser", "price_cents": 50, "beta": True},
     {"label": "an item without an id"},
 ]}
-
-
-@pytest.fixture
-def proxy(demo_cloud) -> Iterator[FaultProxy]:
-    p = FaultProxy(demo_cloud.url)
-    p.start()
-    yield p
-    p.stop()
 
 
 def test_the_clouds_feature_list_decides_what_the_booth_offers(

@@ -130,14 +130,6 @@ def env(tmp_path: Path, demo_cloud) -> Iterator[JobEnv]:
 
 
 @pytest.fixture
-def proxy(demo_cloud) -> Iterator[FaultProxy]:
-    p = FaultProxy(demo_cloud.url)
-    p.start()
-    yield p
-    p.stop()
-
-
-@pytest.fixture
 def proxied(tmp_path: Path, proxy: FaultProxy) -> Iterator[JobEnv]:
     """The job path talking to the demo cloud through the fault proxy (1 s timeouts)."""
     e = build_env(tmp_path, tmp_path / "cloud.sqlite3", proxy.url, timeout=1.0)
