@@ -153,13 +153,23 @@ def wants_phone(alert: Alert, routes: Mapping[str, Route]) -> bool:
 
 
 def admission(route: Route, last_same_key: datetime | None, last_same_kind: datetime | None,
-              now: datetime) -> str:
+              now: datetime, *, due_at: datetime | None = None,
+              last_due_at: datetime | None = None) -> str:
     """'new' (queue it), 'repeat' (the same occurrence is already in the outbox: nothing to
-    do) or 'rate_limited' (recorded as dropped, so `alerts` says why it never came)."""
+    do) or 'rate_limited' (recorded as dropped, so `alerts` says why it never came).
+
+    The rate limit keeps noise down, never news: an alert whose deadline (`due_at`: the
+    credits run out) leaves at most half the time the last one of its kind that reached the
+    phone (`last_due_at`) said is left goes through (a night speeding up took the forecast
+    from 22:44 to 19:58 in two minutes, and the phone kept the 22:44). Halving bounds how many:
+    a few a night, each twice as urgent."""
     if last_same_key is not None and now - last_same_key < REPEAT_WINDOW:
         return "repeat"
     gap = timedelta(minutes=route.gap_minutes)
     if gap and last_same_kind is not None and now - last_same_kind < gap:
+        if due_at is not None and last_due_at is not None and (
+                (due_at - now) * 2 <= last_due_at - now):
+            return "new"
         return "rate_limited"
     return "new"
 

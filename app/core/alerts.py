@@ -33,6 +33,9 @@ class Alert:
     message: str
     severity: str = "warning"  # "info" | "warning" | "critical"
     lasting: bool = False  # about a condition: listed while its key is active
+    # When the condition bites (the forecast: when the credits run out). The phone's rate limit
+    # lets an alert through whose deadline is at least twice as near as the last one it got.
+    due_at: datetime | None = None
 
 
 def alerts_for(
@@ -191,7 +194,7 @@ def forecast_alerts(forecast: Forecast | None, now: datetime) -> list[Alert]:
         title="Credits run out before the event ends",
         message=f"At tonight's pace (all booths, {dollars(round(forecast.cents_per_hour))} an "
         f"hour) the balance lasts until about {when}. Buy credits, or turn on auto-recharge.",
-        severity="critical", lasting=True)]
+        severity="critical", lasting=True, due_at=forecast.runs_out_at)]
 
 
 def _days(n: int) -> str:

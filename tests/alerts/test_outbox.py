@@ -116,3 +116,31 @@ def test_the_phone_hears_of_an_outage_as_a_pair_or_not_at_all(path, receiver):
                             "info")], now) == ["new"]
     path.deliver(now)
     assert receiver.titles() == ["Booth A: Cloud unreachable", "Booth A: Cloud reachable again"]
+
+
+def runs_out(at, now) -> Alert:
+    """A forecast alert as forecast_alerts raises it: keyed by the hour it runs out."""
+    return Alert(f"runs-out:{at.astimezone():%Y-%m-%dT%H}", "Credits run out before the event "
+                 "ends", f"The balance lasts until about {at.astimezone():%H:%M}.", "critical",
+                 lasting=True, due_at=at)
+
+
+def test_a_forecast_that_runs_out_twice_as_soon_gets_through_the_rate_limit(path, receiver):
+    # The operator run (docs/fleet.md): a busy night speeding up moved the forecast from 22:44
+    # to 19:58 within two minutes, and the phone, rate-limited, kept the 22:44 for an hour.
+    now = utc_now().replace(minute=10, second=0, microsecond=0)
+    first = runs_out(now + timedelta(hours=3, minutes=24), now)
+    assert path.take([first], now) == ["new"]
+    # Somewhat sooner (2 h 14 min left of 3 h 23 min): the rate limit still holds it back.
+    later = now + timedelta(minutes=1)
+    assert path.take([runs_out(later + timedelta(hours=2, minutes=14), later)],
+                     later) == ["rate_limited"]
+    # At most half the time left that the phone was told: that is news.
+    later = now + timedelta(minutes=2)
+    sooner = runs_out(later + timedelta(minutes=37), later)
+    assert path.take([sooner], later) == ["new"]
+    path.runtime.cache.set_active_alert_keys({first.key, sooner.key})
+    path.deliver(later)
+    assert [r["message"].split("\n")[0] for r in receiver.received] == [
+        first.message, sooner.message]
+    assert states(path) == ["sent", "dropped", "sent"]

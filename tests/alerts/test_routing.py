@@ -115,3 +115,16 @@ def test_phone_text_names_the_booth_and_says_late():
     late = phone_text(item("link_down", "offline:x", True, 10 * M), NOW, late=True)
     assert late[0] == "Late — Booth A: Cloud unreachable"
     assert "10 min ago; could not be sent earlier" in late[1]
+
+
+@pytest.mark.parametrize(("due", "last_due", "verdict"), [
+    (NOW + 60 * M, NOW + 200 * M, "new"),  # a third of the time left the phone was told
+    (NOW + 100 * M, NOW + 200 * M, "new"),  # exactly half
+    (NOW + 101 * M, NOW + 200 * M, "rate_limited"),  # a little sooner: not news yet
+    (NOW + 60 * M, None, "rate_limited"),  # nothing to compare with
+    (None, NOW + 200 * M, "rate_limited"),
+])
+def test_a_deadline_twice_as_near_passes_the_rate_limit(due, last_due, verdict):
+    route = Route("both", "info", 60)
+    assert admission(route, None, NOW - 10 * M, NOW, due_at=due,
+                     last_due_at=last_due) == verdict

@@ -94,6 +94,7 @@ def test_credits_that_will_not_last_the_event_raise_one_lasting_alert():
     short = forecast(6000, pace, NOW, event_end=NOW + timedelta(hours=3))
     (alert,) = forecast_alerts(short, NOW)
     assert alert.lasting and alert.severity == "critical"
+    assert alert.due_at == short.runs_out_at  # the phone's rate limit compares deadlines
     assert "$30.00 an hour" in alert.message
     assert forecast_alerts(forecast(6000, pace, NOW, event_end=NOW + timedelta(hours=1)),
                            NOW) == []

@@ -52,6 +52,9 @@ MIGRATIONS = [
     CREATE INDEX alert_outbox_key ON alert_outbox(key, created_at);
     CREATE INDEX alert_outbox_kind ON alert_outbox(kind, created_at)
     """,
+    # When the alert's condition bites (the forecast's run-out time): a deadline twice as near
+    # passes the rate limit (alert_routing.admission).
+    "ALTER TABLE alert_outbox ADD COLUMN due_at REAL",
 ]
 
 
@@ -67,19 +70,23 @@ class AlertsRepo:
         with self._db.transaction() as conn:
             same_key = conn.execute("SELECT MAX(created_at) FROM alert_outbox WHERE key = ?",
                                     (alert.key,)).fetchone()[0]
-            same_kind = conn.execute(
-                "SELECT MAX(created_at) FROM alert_outbox WHERE kind = ? AND reason != ?",
-                (kind, "rate limit")).fetchone()[0]
-            verdict = admission(route, from_epoch(same_key), from_epoch(same_kind), now)
+            last = conn.execute(
+                "SELECT created_at, due_at FROM alert_outbox WHERE kind = ? AND reason != ?"
+                " ORDER BY created_at DESC, id DESC LIMIT 1", (kind, "rate limit")).fetchone()
+            verdict = admission(route, from_epoch(same_key),
+                                from_epoch(last[0]) if last else None, now,
+                                due_at=alert.due_at,
+                                last_due_at=from_epoch(last[1]) if last else None)
             if verdict == "repeat":
                 return verdict
             dropped = verdict == "rate_limited"
             conn.execute(
                 "INSERT INTO alert_outbox(key, kind, title, message, severity, lasting, booth,"
-                " created_at, state, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " created_at, state, reason, due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (alert.key, kind, alert.title, alert.message, alert.severity,
                  int(alert.lasting), booth, at, "dropped" if dropped else "waiting",
-                 "rate limit" if dropped else ""))
+                 "rate limit" if dropped else "",
+                 to_epoch(alert.due_at)))
         return verdict
 
     def seen(self, keys: Sequence[str]) -> set[str]:
