@@ -8,7 +8,7 @@ window keeps it listed while its key is active and drops it once the condition c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from app.core.account_guard import REMINDER_DAYS
@@ -154,6 +154,33 @@ def fresh_alerts(current: list[Alert], active_before: set[str]) -> tuple[list[Al
     """
     active = {a.key for a in current}
     return [a for a in current if a.key not in active_before], active
+
+
+def sooner_alerts(current: list[Alert], said: dict[str, datetime], now: datetime
+                  ) -> tuple[list[Alert], dict[str, datetime]]:
+    """A condition already notified whose deadline (`due_at`: when the credits run out) came
+    at least twice as near as the one it was announced with is news again: a night speeding
+    up took the forecast from 22:44 to 19:36 within minutes while the first word stood. Each
+    such alert gets its own key (so the phone outbox takes it as new, and its rate limit lets
+    a halved deadline through) and is not `lasting`: it is an update, listed as history. The
+    deadline that stands announced for each key is returned, to be remembered with it.
+    Halving bounds the count: a few a night, each twice as urgent."""
+    sooner: list[Alert] = []
+    announced: dict[str, datetime] = {}
+    for alert in current:
+        if alert.due_at is None:
+            continue
+        before = said.get(alert.key)
+        if before is None:
+            announced[alert.key] = alert.due_at
+        elif (alert.due_at - now) * 2 <= before - now:
+            sooner.append(replace(
+                alert, key=f"{alert.key}:sooner:{alert.due_at.timestamp():.0f}",
+                title=f"{alert.title} — sooner than said", lasting=False))
+            announced[alert.key] = alert.due_at
+        else:
+            announced[alert.key] = before
+    return sooner, announced
 
 
 def ended_alerts(active_before: set[str], active_now: set[str], now: datetime) -> list[Alert]:

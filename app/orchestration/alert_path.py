@@ -28,7 +28,14 @@ from app.core.alert_routing import (
     routes_from_setting,
     wants_phone,
 )
-from app.core.alerts import Alert, alerts_for, ended_alerts, forecast_alerts, fresh_alerts
+from app.core.alerts import (
+    Alert,
+    alerts_for,
+    ended_alerts,
+    forecast_alerts,
+    fresh_alerts,
+    sooner_alerts,
+)
 from app.core.errors import BadAlertAddress, MonitorError, NotConfigured
 from app.orchestration.alert_catch_up import settled_notices
 from app.orchestration.alert_targets import Target, load_targets
@@ -237,11 +244,15 @@ def raise_alerts(runtime: Runtime, path: AlertPath | None, new_entries: list[Led
     before = runtime.cache.active_alert_keys()
     found = current_alerts(runtime, new_entries, now)
     shown, active = fresh_alerts(found, before)
+    sooner, dues = sooner_alerts([a for a in found if a.key in before],
+                                 runtime.cache.active_alert_dues(), now)
+    dues.update({a.key: a.due_at for a in shown if a.due_at is not None})
+    shown += sooner
     shown += ended_alerts(before, active, now)
     if path is not None:
         try:
             path.take(shown, now)
         except MonitorError as error:  # the tray must still hear of them
             log.warning("phone alerts not queued: %s", error)
-    runtime.cache.set_active_alert_keys(active)
+    runtime.cache.set_active_alert_keys(active, dues)
     return shown

@@ -144,3 +144,35 @@ def test_a_forecast_that_runs_out_twice_as_soon_gets_through_the_rate_limit(path
     assert [r["message"].split("\n")[0] for r in receiver.received] == [
         first.message, sooner.message]
     assert states(path) == ["sent", "dropped", "sent"]
+
+
+def test_raise_alerts_tells_a_twice_as_near_run_out_once_more_under_the_event_key(
+        path, receiver, monkeypatch):
+    """The forecast alert is keyed by the event night, so the tray is not told again each
+    time the hour moves; but a deadline twice as near is news for the tray and the phone."""
+    import app.orchestration.alert_path as alert_path
+    from app.core.alerts import forecast_alerts
+    from app.core.forecast import Forecast
+
+    start = utc_now()
+    event = start + timedelta(hours=6)
+    run_out = [start + timedelta(hours=3, minutes=24)]
+
+    def alerts_now(runtime, new_entries, now):
+        forecast = Forecast(photos_left=100, runs_out_at=run_out[0], cents_per_hour=3000,
+                            event_end=event, before_end=True, recharges=False)
+        return forecast_alerts(forecast, now)
+
+    monkeypatch.setattr(alert_path, "current_alerts", alerts_now)
+    told = [a.title for a in alert_path.raise_alerts(path.runtime, path, [], start)]
+    assert told == ["Credits run out before the event ends"]
+    run_out[0] = start + timedelta(hours=2, minutes=30)  # sooner, not twice as near
+    assert alert_path.raise_alerts(path.runtime, path, [], start + timedelta(minutes=1)) == []
+    later = start + timedelta(minutes=2)
+    run_out[0] = later + timedelta(minutes=50)  # at most half of the 3 h 22 min announced
+    sooner = alert_path.raise_alerts(path.runtime, path, [], later)
+    assert [a.title for a in sooner] == [
+        "Credits run out before the event ends — sooner than said"]
+    assert alert_path.raise_alerts(path.runtime, path, [], later + timedelta(minutes=1)) == []
+    path.deliver(later)
+    assert len(receiver.received) == 2

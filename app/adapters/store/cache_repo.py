@@ -80,6 +80,8 @@ MIGRATIONS = [
     );
     ALTER TABLE cache_state ADD COLUMN features_read_at TEXT
     """,
+    # The deadline an active alert was last announced with (alerts.sooner_alerts).
+    "ALTER TABLE active_alerts ADD COLUMN said_due TEXT",
 ]
 
 
@@ -200,10 +202,18 @@ class CacheRepo:
     def active_alert_keys(self) -> set[str]:
         return {r["key"] for r in self._db.query("SELECT key FROM active_alerts")}
 
-    def set_active_alert_keys(self, keys: set[str]) -> None:
+    def active_alert_dues(self) -> dict[str, datetime]:
+        """The deadline each active alert was last announced with, where it has one."""
+        rows = self._db.query("SELECT key, said_due FROM active_alerts WHERE said_due NOT NULL")
+        return {r["key"]: due for r in rows if (due := from_text(r["said_due"])) is not None}
+
+    def set_active_alert_keys(self, keys: set[str],
+                              dues: dict[str, datetime] | None = None) -> None:
+        dues = dues or {}
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM active_alerts")
-            conn.executemany("INSERT INTO active_alerts(key) VALUES (?)", [(k,) for k in keys])
+            conn.executemany("INSERT INTO active_alerts(key, said_due) VALUES (?, ?)",
+                             [(k, to_text(dues[k]) if k in dues else None) for k in keys])
 
 
 def _contact(conn: Any, at: datetime, source: str, kind: str | None,
