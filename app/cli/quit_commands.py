@@ -1,6 +1,7 @@
 """`quit [--wait SECONDS]`: ask the running tray app on this data folder to stop the way its
 menu's Quit does (the queue handed back, the store closed), without asking anyone. The Windows
-installer runs it before replacing files; killing the process is only its fallback."""
+installer runs it before replacing files; killing the process is only its fallback. "Has quit"
+means the process has ended (its files are free), not only that it let go of its socket."""
 
 from __future__ import annotations
 

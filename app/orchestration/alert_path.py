@@ -37,7 +37,7 @@ from app.core.alerts import (
     sooner_alerts,
 )
 from app.core.errors import BadAlertAddress, MonitorError, NotConfigured
-from app.orchestration.alert_catch_up import settled_notices
+from app.orchestration.alert_catch_up import recent_notices
 from app.orchestration.alert_targets import Target, load_targets
 from app.orchestration.guard_path import guard_alert_keys
 
@@ -124,9 +124,9 @@ class AlertPath:
         return verdicts
 
     def catch_up(self, now: datetime) -> list[str]:
-        """Queue the recently settled claims' notices the outbox never saw (a crash between
-        a claim's commit and its notice's take): see alert_catch_up."""
-        found = settled_notices(self.runtime, now)
+        """Queue the recently filed and settled claims' notices the outbox never saw (a crash
+        between a filing's or an outcome's commit and its notice's take): see alert_catch_up."""
+        found = recent_notices(self.runtime, now)
         seen = self.repo.seen([a.key for a in found]) if found else set()
         missing = [a for a in found if a.key not in seen]
         return self.take(missing, now) if missing else []

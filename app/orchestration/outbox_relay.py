@@ -131,6 +131,7 @@ class OutboxRelay(Generic[T]):
         if not self._due(Channel.CLOUD) or self._desk is None:
             return
         filed: list[T] = []
+        batch = uuid.uuid4().hex  # this pass's items: the one notice below names them all
         while True:
             taken = self._box.take_cloud_filing(self.owner, self._clock(), self._lease())
             if taken is None:
@@ -152,7 +153,8 @@ class OutboxRelay(Generic[T]):
                     continue
                 self._channel_failed(Channel.CLOUD, failure)
                 break
-            done = self._box.filing_done(item_id, "cloud", self.owner, self._clock(), remote.id)
+            done = self._box.filing_done(item_id, "cloud", self.owner, self._clock(), remote.id,
+                                         batch=batch)
             if done is not None:
                 filed.append(done)
             self._box.channel_ok(Channel.CLOUD.value)

@@ -55,6 +55,12 @@ class GuardReport(CycleReport):
     traps: list[Trap] = field(default_factory=list)
 
 
+def filed_notice(items: Sequence[SupportRequest], channel: Channel, to: str = "") -> Alert:
+    """"Support asked": the requests one filing (a cloud pass, one email) made 'filed'."""
+    return filed_alert(items, f"by email to {to}" if channel is Channel.EMAIL
+                       else "with the cloud")
+
+
 class RequestRelay(OutboxRelay[SupportRequest]):
     mail_kind = "support"
 
@@ -130,8 +136,7 @@ class RequestRelay(OutboxRelay[SupportRequest]):
 
     def filed_notice(self, items: Sequence[SupportRequest], channel: Channel,
                      to: str = "") -> Alert:
-        return filed_alert(items, f"by email to {to}" if channel is Channel.EMAIL
-                           else "with the cloud")
+        return filed_notice(items, channel, to)
 
     def mail_batch(self, items: list[SupportRequest], now: datetime, force: bool
                    ) -> list[SupportRequest]:

@@ -129,8 +129,8 @@ Function .onInit
 FunctionEnd
 
 ; Its files are in use while it runs. First ask it to quit the way its menu does (the queue
-; handed back, the store closed: `quit` waits until it has let go); kill it only if it is still
-; there after that, which is safe too: every job is on disk before it is sent, and the queue
+; handed back, the store closed: `quit` waits until its process has ended); kill it only if it is
+; still there after that, which is safe too: every job is on disk before it is sent, and the queue
 ; survives a kill at any moment (benchmarks/kill_harness.py).
 !macro STOP_RUNNING_COPY
   ${If} ${FileExists} "$INSTDIR\${CLI_EXE}"

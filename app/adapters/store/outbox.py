@@ -15,16 +15,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
-from app.adapters.store.db import Database, to_text
+from app.adapters.store.db import Database, from_text, to_text
 from app.core.refund_filing import FilingFailure
 
 # Items that are still being worked on (the same words for claims and requests).
 OPEN_SQL = "'pending','filed','acknowledged'"
 
 T = TypeVar("T")
+BATCH_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,37 @@ class Outbox(Generic[T]):
                      (to_text(at), channel, item_id, message_id, outcome, detail[:2000]))
 
     def mark_filed(self, conn: sqlite3.Connection, item_id: str, at: datetime,
-                   remote_id: str | None) -> T | None:
+                   remote_id: str | None, via: str) -> T | None:
+        """`via` names the filing that did it ("cloud:<pass>", "email:<Message-ID>"): the
+        items of one via are the batch one filed notice names (filed_batches)."""
         items = self.tables.items
         conn.execute(f"UPDATE {items} SET remote_id = COALESCE(remote_id, ?) WHERE id = ?",
                      (remote_id, item_id))
-        done = conn.execute(f"UPDATE {items} SET status = 'filed', filed_at = ?, updated_at = ?"
-                            " WHERE id = ? AND status = 'pending'",
-                            (to_text(at), to_text(at), item_id)).rowcount
+        done = conn.execute(f"UPDATE {items} SET status = 'filed', filed_at = ?, updated_at = ?,"
+                            " filed_via = ? WHERE id = ? AND status = 'pending'",
+                            (to_text(at), to_text(at), via, item_id)).rowcount
         return self.item_row(conn, item_id) if done else None
+
+    def filed_batches(self, since: datetime) -> list[tuple[str, str, list[T]]]:
+        """The filings that made items 'filed' at or after `since`, oldest first: (channel,
+        the email's recipient or "", its items in the order they were filed). Whatever the
+        item's status now: a filed notice tells that it was filed."""
+        t = self.tables
+        # A batch is filed within seconds; the margin keeps one that straddles `since` whole.
+        rows = self._db.query(
+            f"SELECT i.*, m.recipient AS via_recipient FROM {t.items} i LEFT JOIN {t.messages} m"
+            " ON i.filed_via = 'email:' || m.message_id WHERE i.filed_via IS NOT NULL"
+            " AND i.filed_at >= ? ORDER BY i.filed_at, i.seq",
+            (to_text(since - BATCH_MARGIN),))
+        batches: dict[str, tuple[str, str, list[T], list[datetime]]] = {}
+        for row in rows:
+            via = row["filed_via"]
+            if via not in batches:
+                batches[via] = (via.partition(":")[0], row["via_recipient"] or "", [], [])
+            batches[via][2].append(self._from_row(row))
+            batches[via][3].append(from_text(row["filed_at"]) or since)
+        return [(channel, to, found) for channel, to, found, times in batches.values()
+                if max(times) >= since]
 
     # -- following up ---------------------------------------------------------------------------
 
@@ -156,8 +180,9 @@ class Outbox(Generic[T]):
                                     " channel = 'cloud'", (item_id,)).fetchone()[0])
 
     def filing_done(self, item_id: str, channel: str, owner: str, at: datetime,
-                    remote_id: str | None = None) -> T | None:
-        """The channel accepted the item. Returns the item if this made it 'filed'."""
+                    remote_id: str | None = None, batch: str | None = None) -> T | None:
+        """The channel accepted the item. Returns the item if this made it 'filed'. `batch`
+        names the filing pass (one notice tells a pass's items); by default the item alone."""
         t = self.tables
         with self._db.transaction() as conn:
             done = conn.execute(
@@ -171,7 +196,8 @@ class Outbox(Generic[T]):
             # The answer just told us where the request stands: no need to ask again at once.
             conn.execute(f"UPDATE {t.items} SET checked_at = ? WHERE id = ?",
                          (at.timestamp(), item_id))
-            return self.mark_filed(conn, item_id, at, remote_id)
+            return self.mark_filed(conn, item_id, at, remote_id,
+                                   f"{channel}:{batch or item_id}")
 
     def filing_failed(self, item_id: str, channel: str, owner: str, at: datetime,
                       failure: FilingFailure) -> None:

@@ -109,7 +109,8 @@ class MailOutbox(Generic[T]):
                          " last_error = NULL, last_error_kind = NULL WHERE message_id = ?",
                          (to_text(at), message_id))
             self._box.record_attempt_row(conn, at, "email", "sent", "", message_id=message_id)
-            filed = [self._box.mark_filed(conn, item_id, at, None) for item_id in ids]
+            filed = [self._box.mark_filed(conn, item_id, at, None, f"email:{message_id}")
+                     for item_id in ids]
             return [c for c in filed if c is not None]
 
     def message_failed(self, message_id: str, owner: str, at: datetime,

@@ -90,6 +90,9 @@ MIGRATIONS = [
     )
     """,
     "ALTER TABLE refund_claims ADD COLUMN photo TEXT",
+    # Which filing made the claim 'filed' ("cloud:<pass>" or "email:<Message-ID>"): the batch
+    # one "Refund requested" notice names, so a notice a crash lost can be told again.
+    "ALTER TABLE refund_claims ADD COLUMN filed_via TEXT",
 ]
 
 REFUND_TABLES = OutboxTables(items="refund_claims", filings="refund_filings",

@@ -95,6 +95,9 @@ MIGRATIONS = [
         failing_since TEXT
     )
     """,
+    # Which filing made the request 'filed' ("cloud:<pass>" or "email:<Message-ID>"): the
+    # batch one "Support asked" notice names, so a notice a crash lost can be told again.
+    "ALTER TABLE support_requests ADD COLUMN filed_via TEXT",
 ]
 
 
