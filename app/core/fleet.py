@@ -225,6 +225,9 @@ class _Booth:
     state: BoothState | None = None
     status: str | None = None
     received_at: datetime | None = None  # our clock, the last message of any kind
+    # When we heard the status word (our clock); None when it was already so when we looked
+    # (a retained copy at our subscription: an "offline" that may be days old).
+    status_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -299,8 +302,10 @@ class FleetModel:
         self.duplicates = 0
         self.foreign = 0  # messages outside this account's prefix (never shown)
 
-    def receive(self, topic: str, payload: bytes, received_at: datetime) -> bool:
-        """Take one message; True when the view changed."""
+    def receive(self, topic: str, payload: bytes, received_at: datetime, *,
+                retained: bool = False) -> bool:
+        """Take one message; True when the view changed. `retained`: the broker's stored copy,
+        delivered at our subscription (not news of this moment)."""
         where = self.topics.parse(topic)
         if where is None:
             self.foreign += 1
@@ -315,6 +320,7 @@ class FleetModel:
                 return False
             entry.status = word
             entry.received_at = received_at
+            entry.status_since = None if retained else received_at
             return True
         if kind == "state":
             state = decode_state(payload, booth)
@@ -356,6 +362,13 @@ class FleetModel:
         if entry.state is None and entry.status is None:
             del self._booths[booth]
         return True
+
+    def statuses(self) -> list[tuple[str, bool, datetime | None]]:
+        """(booth, online, since) for every booth whose status we have: what the alert path
+        needs to pick the one booth that sends the account's alerts (app.core.alert_sender).
+        The status topics are always received, the Fleet tab open or not."""
+        return [(booth, entry.status == ONLINE, entry.status_since)
+                for booth, entry in sorted(self._booths.items()) if entry.status is not None]
 
     def events(self) -> list[BoothEvent]:
         """Newest first by when they happened (a reconnect delivers them in any order)."""

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from app.adapters.mqtt.link import BROKER_BACKOFF, BrokerConfig, LinkState, MqttLink
 from app.adapters.store.fleet_outbox_repo import FleetOutbox
+from app.core.alert_sender import Peer, Presence
 from app.core.backoff import Backoff
 from app.core.fleet import (
     HEARTBEAT,
@@ -206,9 +207,13 @@ class FleetPath:
         # Every booth's state is received only while watched (the Fleet tab is on screen, or
         # `fleet` runs): status and events, small and rare, always.
         self._watching = watch
+        # Which booths are online, written to the store for the alert path (one phone copy
+        # of an account-wide alert per account): on every status change, connect, disconnect
+        # and with every state the pump puts (the heartbeat at least).
+        self._presence_dirty = True
         will = (self.topics.status, OFFLINE.encode()) if self._publish else None
         self.link = MqttLink(config.broker, on_connect=self._connected,
-                             on_disconnect=lambda _why: self._on_change(),
+                             on_disconnect=self._disconnected,
                              on_message=self._message, on_ack=self._acked, will=will,
                              backoff=backoff, rng=rng)
 
@@ -228,6 +233,11 @@ class FleetPath:
         self._wake.set()
         if self._pump is not None:
             self._pump.join(5)
+        if self._publish:
+            try:  # the alert path must not count on a fleet this booth no longer sees
+                self._write_presence(connected=False)
+            except Exception:
+                log.exception("fleet presence not written")
         if self._publish and self.link.connected:
             last = [(self.topics.status, b"" if retire else OFFLINE.encode())]
             if retire:
@@ -304,10 +314,24 @@ class FleetPath:
         if put_state:
             force, self._want_state, self._want_force = self._want_force, False, False
             seq = self._outbox.put_state(self._source(), now, force=force)
+        if self._presence_dirty or put_state:
+            self._write_presence()
         while self._events:
             self._outbox.put_event(self._events.popleft(), now)
         self._flush()
         return seq is not None
+
+    def presence(self, *, connected: bool | None = None) -> Presence:
+        """What this booth sees of its fleet: its own link, and every booth's status word."""
+        with self._lock:
+            peers = tuple(Peer(b, online, since) for b, online, since in self._model.statuses())
+        return Presence(self.topics.booth, self.link.connected if connected is None
+                        else connected, self._clock(), peers)
+
+    def _write_presence(self, *, connected: bool | None = None) -> None:
+        assert self._outbox is not None
+        self._presence_dirty = False
+        self._outbox.write_presence(self.presence(connected=connected))
 
     def _flush(self) -> None:
         assert self._outbox is not None
@@ -355,14 +379,24 @@ class FleetPath:
                 for topic, payload in discovery_messages(self.topics, self.config.booth_name
                                                          or self.topics.booth):
                     self.link.publish(topic, payload, retain=True)
+            self._presence_dirty = True
             self.state_changed(force=True)
         self._on_change()
 
-    def _message(self, topic: str, payload: bytes, _retained: bool) -> None:
+    def _disconnected(self, _why: str) -> None:
+        if self._publish:
+            self._presence_dirty = True
+            self._wake.set()
+        self._on_change()
+
+    def _message(self, topic: str, payload: bytes, retained: bool) -> None:
         self.last_message_at = time.monotonic()
         with self._lock:
-            changed = self._model.receive(topic, payload, self._clock())
+            changed = self._model.receive(topic, payload, self._clock(), retained=retained)
         if changed:
+            if self._publish and topic.endswith("/status"):
+                self._presence_dirty = True
+                self._wake.set()
             self._on_change()
 
     def _acked(self, mid: int) -> None:
