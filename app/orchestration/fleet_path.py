@@ -310,12 +310,12 @@ class FleetPath:
         committed (the heartbeat counts from there)."""
         assert self._outbox is not None and self._source is not None
         now = self._clock()
+        if self._presence_dirty or put_state:  # first: a state source that fails must not
+            self._write_presence()  # leave the alert path with an old picture
         seq = None
         if put_state:
             force, self._want_state, self._want_force = self._want_force, False, False
             seq = self._outbox.put_state(self._source(), now, force=force)
-        if self._presence_dirty or put_state:
-            self._write_presence()
         while self._events:
             self._outbox.put_event(self._events.popleft(), now)
         self._flush()
