@@ -53,6 +53,9 @@ class Peer:
     booth: str  # the topic level
     online: bool  # the broker's word (status topic)
     since: datetime | None  # when we heard that word; None: it was already so when we looked
+    # It has a phone alert address (its retained "phone" topic); None: it did not say (an
+    # older version, or not heard yet), so it is not counted on.
+    phone: bool | None = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class Presence:
 
 
 def _candidate(peer: Peer, now: datetime) -> bool:
+    if not peer.phone:  # a booth without an alert address would send nothing
+        return False
     if peer.online:
         return True
     return peer.since is not None and now - peer.since < TAKEOVER_AFTER

@@ -75,9 +75,16 @@ class Topics:
         return f"{self.prefix}/{self.booth}/events"
 
     @property
+    def phone(self) -> str:
+        """Retained "on" / "off": does this booth send phone alerts (has an alert address)?
+        The booths pick one among those that do to send the account-wide alerts."""
+        return f"{self.prefix}/{self.booth}/phone"
+
+    @property
     def subscriptions(self) -> list[str]:
         """Only this account's prefix, one level each: never '#' at the root."""
-        return [self.states, f"{self.prefix}/+/status", f"{self.prefix}/+/events"]
+        return [self.states, f"{self.prefix}/+/status", f"{self.prefix}/+/events",
+                f"{self.prefix}/+/phone"]
 
     @property
     def states(self) -> str:
@@ -91,7 +98,7 @@ class Topics:
         parts = topic.split("/")
         if len(parts) != 4 or parts[0] != ROOT or parts[1] != self.account:
             return None
-        if parts[3] not in ("state", "status", "events") or not parts[2]:
+        if parts[3] not in ("state", "status", "events", "phone") or not parts[2]:
             return None
         return parts[2], parts[3]
 
@@ -228,6 +235,7 @@ class _Booth:
     # When we heard the status word (our clock); None when it was already so when we looked
     # (a retained copy at our subscription: an "offline" that may be days old).
     status_since: datetime | None = None
+    phone: bool | None = None  # sends phone alerts; None: not said (an older version)
 
 
 @dataclass(frozen=True)
@@ -314,6 +322,12 @@ class FleetModel:
         if not payload and kind != "events":
             return self._forget(booth, kind)
         entry = self._booths.setdefault(booth, _Booth())
+        if kind == "phone":
+            word = payload.decode("utf-8", "replace").strip()
+            if word not in ("on", "off") or (word == "on") == entry.phone:
+                return False
+            entry.phone = word == "on"
+            return True
         if kind == "status":
             word = payload.decode("utf-8", "replace").strip()
             if word not in (ONLINE, OFFLINE) or word == entry.status:
@@ -357,17 +371,20 @@ class FleetModel:
             return False
         if kind == "state":
             entry.state = None
+        elif kind == "phone":
+            entry.phone = None
         else:
             entry.status = None
-        if entry.state is None and entry.status is None:
+        if entry.state is None and entry.status is None and entry.phone is None:
             del self._booths[booth]
         return True
 
-    def statuses(self) -> list[tuple[str, bool, datetime | None]]:
-        """(booth, online, since) for every booth whose status we have: what the alert path
-        needs to pick the one booth that sends the account's alerts (app.core.alert_sender).
-        The status topics are always received, the Fleet tab open or not."""
-        return [(booth, entry.status == ONLINE, entry.status_since)
+    def statuses(self) -> list[tuple[str, bool, datetime | None, bool | None]]:
+        """(booth, online, since, sends phone alerts) for every booth whose status we have:
+        what the alert path needs to pick the one booth that sends the account's alerts
+        (app.core.alert_sender). Status and phone topics are always received, the Fleet tab
+        open or not."""
+        return [(booth, entry.status == ONLINE, entry.status_since, entry.phone)
                 for booth, entry in sorted(self._booths.items()) if entry.status is not None]
 
     def events(self) -> list[BoothEvent]:

@@ -28,6 +28,7 @@ from app.adapters.mqtt.link import BROKER_BACKOFF, BrokerConfig, LinkState, Mqtt
 from app.adapters.store.fleet_outbox_repo import FleetOutbox
 from app.core.alert_sender import Peer, Presence
 from app.core.backoff import Backoff
+from app.core.errors import MonitorError
 from app.core.fleet import (
     HEARTBEAT,
     MAX_EVENTS,
@@ -42,6 +43,7 @@ from app.core.fleet import (
     topic_segment,
 )
 from app.core.fleet_discovery import config_topics, discovery_messages
+from app.orchestration.alert_targets import load_targets
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class FleetConfig:
     topics: Topics
     home_assistant: bool = False  # publish Home Assistant discovery configs (retained)
     booth_name: str = ""
+    phone_alerts: bool = False  # this booth has a phone alert address (its "phone" topic)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,17 @@ def fleet_config(runtime: Runtime, *, viewer_only: bool = False) -> FleetConfig 
         username=username, password=password, client_id=client_id,
         # The tray keeps its session, so events sent while it was away wait for it.
         clean_session=viewer_only), topics, bool(s.mqtt_home_assistant),
-        " ".join(str(s.booth_name).split()) or socket.gethostname())
+        " ".join(str(s.booth_name).split()) or socket.gethostname(),
+        False if viewer_only else _has_phone_alerts(runtime))
+
+
+def _has_phone_alerts(runtime: Runtime) -> bool:
+    """Does this booth send phone alerts? A locked keyring does not say it has no address
+    (the alert path queues them all the same): then yes."""
+    try:
+        return bool(load_targets(runtime))
+    except MonitorError:
+        return True
 
 
 def _port(value: object) -> int:
@@ -241,7 +254,7 @@ class FleetPath:
         if self._publish and self.link.connected:
             last = [(self.topics.status, b"" if retire else OFFLINE.encode())]
             if retire:
-                last += [(self.topics.state, b"")]
+                last += [(self.topics.state, b""), (self.topics.phone, b"")]
                 if self.config.home_assistant:
                     last += [(topic, b"") for topic in config_topics(self.topics)]
             # Acknowledged before the DISCONNECT: Mosquitto 2.0 was seen dropping a burst of
@@ -324,7 +337,8 @@ class FleetPath:
     def presence(self, *, connected: bool | None = None) -> Presence:
         """What this booth sees of its fleet: its own link, and every booth's status word."""
         with self._lock:
-            peers = tuple(Peer(b, online, since) for b, online, since in self._model.statuses())
+            peers = tuple(Peer(b, online, since, phone)
+                          for b, online, since, phone in self._model.statuses())
         return Presence(self.topics.booth, self.link.connected if connected is None
                         else connected, self._clock(), peers)
 
@@ -373,6 +387,8 @@ class FleetPath:
         self.subscribed.set()
         if self._publish:
             self.link.publish(self.topics.status, ONLINE.encode(), retain=True)
+            self.link.publish(self.topics.phone, b"on" if self.config.phone_alerts else b"off",
+                              retain=True)
             if self.config.home_assistant:
                 # Re-sent on every connect (retained, idempotent): a broker that lost its
                 # database gets them back.
@@ -394,7 +410,7 @@ class FleetPath:
         with self._lock:
             changed = self._model.receive(topic, payload, self._clock(), retained=retained)
         if changed:
-            if self._publish and topic.endswith("/status"):
+            if self._publish and topic.endswith(("/status", "/phone")):
                 self._presence_dirty = True
                 self._wake.set()
             self._on_change()

@@ -71,6 +71,9 @@ def off(booth: str, ago: timedelta | None) -> Peer:
     (seen("Booth_A", on("Booth_A"), on("Booth_B")), "Booth_A"),
     (seen("Booth_B", on("Booth_B"), on("Booth_C")), "Booth_B"),
     (seen("Booth_B"), "Booth_B"),  # our own status not heard yet: we still count
+    # a booth without a phone alert address, or one that does not say (an older version)
+    (seen("Booth_B", Peer("Booth_A", True, NOW, False), on("Booth_B")), "Booth_B"),
+    (seen("Booth_B", Peer("Booth_A", True, NOW, None), on("Booth_B")), "Booth_B"),
     (seen("Booth_B", off("Booth_A", MIN), on("Booth_B")), "Booth_A"),  # may be back at once
     (seen("Booth_B", off("Booth_A", TAKEOVER_AFTER), on("Booth_B")), "Booth_B"),
     (seen("Booth_B", off("Booth_A", None), on("Booth_B")), "Booth_B"),  # offline before we looked

@@ -33,7 +33,7 @@ DOWN = Alert("offline:2026-12-04T19:00:00Z", "Cloud unreachable", "No contact si
 
 
 class Booth:
-    def __init__(self, home: Path, name: str, url: str, broker_port: int | None):
+    def __init__(self, home: Path, name: str, url: str | None, broker_port: int | None):
         home.mkdir()
         self.home = home
         options = Options(home=str(home), cloud_url="http://127.0.0.1:9")
@@ -43,7 +43,8 @@ class Booth:
         if broker_port is not None:
             s.mqtt_host, s.mqtt_port, s.mqtt_account = "127.0.0.1", broker_port, ACCOUNT
         self.runtime.save_settings()
-        save_targets(self.runtime, [url])
+        if url:
+            save_targets(self.runtime, [url])
         self.runtime.cache.set_active_alert_keys({LOW.key})  # the balance is low right now
         self.alerts = AlertPath(self.runtime)
         self.fleet_runtime: Runtime | None = None
@@ -62,7 +63,7 @@ class Booth:
     def sees(self, online: set[str], offline: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
         p = read_presence(self.runtime.db)
         return p is not None and p.connected and {
-            x.booth for x in p.peers if x.online} == online and offline <= {
+            x.booth for x in p.peers if x.online and x.phone} == online and offline <= {
             x.booth for x in p.peers if not x.online}
 
     def stop_fleet(self) -> None:
@@ -159,6 +160,22 @@ def test_the_chosen_booth_goes_offline_and_the_next_sends_the_alert(booths, rece
     assert b.alerts.take([again], later) == ["new"]
     b.alerts.deliver(later)
     assert receiver.titles()[-1] == "Booth B: Credits run out before the event ends"
+
+
+def test_a_booth_without_an_alert_address_is_not_the_one_that_sends(
+        tmp_path: Path, broker: Broker, receiver: Receiver, plaintext_secrets):
+    a = Booth(tmp_path / "booth-a", "Booth A", None, broker.port)  # no phone alert address
+    b = Booth(tmp_path / "booth-b", "Booth B", receiver.url, broker.port)
+    try:
+        wait_for(lambda: b.sees({"Booth_B"}, set()) and any(
+            p.booth == "Booth_A" and p.online and p.phone is False
+            for p in read_presence(b.runtime.db).peers), 20, "B sees A online, without")
+        assert a.raise_alert(LOW, utc_now()) == []  # nowhere to send it
+        assert b.raise_alert(LOW, utc_now()) == ["new"]
+        assert receiver.titles() == ["Booth B: Credits running low"]
+    finally:
+        a.close()
+        b.close()
 
 
 def test_without_a_broker_each_booth_sends_its_own(tmp_path: Path, receiver: Receiver,

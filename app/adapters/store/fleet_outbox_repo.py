@@ -164,7 +164,8 @@ class FleetOutbox:
         alert path runs in another thread with its own runtime and reads it from here."""
         doc = {"me": presence.me, "connected": presence.connected,
                "at": presence.written_at.timestamp(),
-               "peers": [[p.booth, p.online, to_epoch(p.since)] for p in presence.peers]}
+               "peers": [[p.booth, p.online, to_epoch(p.since), p.phone]
+                         for p in presence.peers]}
         with self._db.transaction() as conn:
             conn.execute("INSERT INTO fleet_meta(key, value) VALUES (?, ?) ON CONFLICT(key)"
                          " DO UPDATE SET value = excluded.value",
@@ -184,6 +185,7 @@ def read_presence(db: Database) -> Presence | None:
         written = from_epoch(float(doc["at"]))
         assert written is not None
         return Presence(str(doc["me"]), bool(doc["connected"]), written, tuple(
-            Peer(str(b), bool(online), from_epoch(since)) for b, online, since in doc["peers"]))
+            Peer(str(b), bool(online), from_epoch(since), None if phone is None else bool(phone))
+            for b, online, since, phone in doc["peers"]))
     except (ValueError, KeyError, TypeError, AssertionError):
         return None
