@@ -109,8 +109,10 @@ def choose(key: str, presence: Presence | None, now: datetime) -> Choice:
     if sender != presence.me:
         return Choice(False, sender)
     booths = len({p.booth for p in presence.peers} | {presence.me})
-    return Choice(True, note=f"One copy for the account's {booths} booth"
-                  f"{'s' if booths != 1 else ''}, sent by {presence.me}.")
+    if booths == 1:  # no other booth to speak for
+        return Choice(True)
+    return Choice(True, note=f"One copy for the account's {booths} booths, sent by "
+                  f"{presence.me}.")
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ def test_a_booth_specific_alert_is_always_sent_by_its_booth() -> None:
     assert (left.send, left.left_to) == (False, "Booth_A")
     mine = choose("low-balance:2000", seen("Booth_A", on("Booth_A"), on("Booth_B")), NOW)
     assert mine.send and "Booth_A" in mine.note and "2 booths" in mine.note
+    assert choose("low-balance:2000", seen("Booth_A", on("Booth_A")), NOW).note == ""
     alone = choose("low-balance:2000", None, NOW)
     assert alone.send and alone.note == ""  # today's behaviour, today's words
 
