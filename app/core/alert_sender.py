@@ -129,9 +129,9 @@ def handover(left_to: str, created_at: datetime, presence: Presence | None,
         return Handover("send", note=f"Sent by this booth: {left_to} was to send it, and this "
                         "booth cannot see the fleet to know that it did.")
     peer = presence.peer(left_to)
-    if peer is not None and peer.online:
+    if peer is not None and peer.online and peer.phone:
         return Handover("done" if now - created_at >= HANDOVER else "wait")
-    if peer is not None and peer.since is not None:
+    if peer is not None and not peer.online and peer.since is not None:
         if peer.since - created_at >= HANDOVER:
             return Handover("done")  # it was online long enough after the alert
         if now - peer.since < TAKEOVER_AFTER:
@@ -139,6 +139,7 @@ def handover(left_to: str, created_at: datetime, presence: Presence | None,
     sender = phone_sender(presence, now)
     if sender is not None and sender != presence.me:
         return Handover("left", left_to=sender)
-    gone = "is gone from the fleet" if peer is None else "went offline"
+    gone = ("is gone from the fleet" if peer is None else "went offline" if not peer.online
+            else "has no phone alert address now")
     return Handover("send", note=f"Sent by {presence.me}: {left_to}, which was to send it, "
                     f"{gone}.")

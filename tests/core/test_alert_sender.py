@@ -115,6 +115,8 @@ RAISED = NOW - MIN
     # offline since before we looked, gone from the fleet, or we cannot see it: ours
     (seen("Booth_B", off("Booth_A", None), on("Booth_B")), NOW, "send", ""),
     (seen("Booth_B", on("Booth_B")), NOW, "send", ""),
+    # its phone alert address was removed (it says "off" now): it will never send it
+    (seen("Booth_B", Peer("Booth_A", True, NOW, False), on("Booth_B")), NOW, "send", ""),
     (None, NOW, "send", ""),
     (seen("Booth_B", on("Booth_A"), connected=False), NOW, "send", ""),
 ])
