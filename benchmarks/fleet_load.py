@@ -51,7 +51,8 @@ def sizes() -> dict[str, tuple[int, int]]:
             ("state (typical)", t.state, encode_state(typical)),
             ("state (longest names, every field)", long_topics.state, encode_state(longest)),
             ("event (photo held)", t.events, encode_event(event)),
-            ("status online/offline", t.status, b"offline")):
+            ("status online/offline", t.status, b"offline"),
+            ("phone on/off", t.phone, b"off")):
         out[name] = (len(payload), publish_bytes(topic, payload))
     return out
 

@@ -1,6 +1,7 @@
 """`alerts`: the phone alert outbox, and `alerts test`: one test alert to every stored URL.
 
-    alerts [--json] [--limit N]   newest first: sent, late (sent late), waiting, dropped (and why)
+    alerts [--json] [--limit N]   newest first: sent, late (sent late), waiting, dropped (and why),
+                                  left (to the booth that sends the account's alerts)
     alerts test [--json]          send a test alert now to each stored URL, say how each went
     alerts set < urls.txt         store the URLs read from stdin (one or more per line), replacing
                                   the stored ones: for scripts that set up booths without a screen
@@ -27,7 +28,8 @@ from app.runtime import Options, Runtime
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("alerts", parents=[common],
-                         help="phone alerts: the outbox (sent, late, waiting, dropped), or test")
+                         help="phone alerts: the outbox (sent, late, waiting, dropped, left to "
+                         "another booth), or test")
     cmd.add_argument("action", nargs="?", choices=["test", "set", "clear"],
                      help="test: send a test alert to every stored alert address now; set: "
                      "store the addresses read from stdin; clear: forget them")

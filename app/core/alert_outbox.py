@@ -17,7 +17,7 @@ from app.core.status import clock_text, duration_text, iso
 
 LATE_AFTER = timedelta(minutes=2)
 TOO_OLD = timedelta(hours=12)
-STATES = ("waiting", "sent", "dropped")
+STATES = ("waiting", "sent", "dropped", "left")  # left: another booth sends the account's
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,15 @@ class OutboxAlert:
     lasting: bool
     booth: str
     created_at: datetime
-    state: str = "waiting"  # waiting | sent | dropped
+    state: str = "waiting"  # waiting | sent | dropped | left (to another booth: left_to)
     late: bool = False  # sent after LATE_AFTER
-    reason: str = ""  # why it was dropped
+    reason: str = ""  # why it was dropped, or "left to <booth>"
     done_targets: frozenset[str] = field(default_factory=frozenset)  # URL ids that have it
     tries: int = 0
     last_error: str = ""
     sent_at: datetime | None = None
+    left_to: str = ""  # the booth that sends the account's alerts, when it was left to it
+    note: str = ""  # who sent it for the account, and why (said in the phone's copy)
 
     @property
     def shown_state(self) -> str:
@@ -49,7 +51,8 @@ class OutboxAlert:
                 "severity": self.severity, "state": self.shown_state, "reason": self.reason,
                 "created_at": iso(self.created_at),
                 "sent_at": iso(self.sent_at) if self.sent_at else None,
-                "tries": self.tries, "last_error": self.last_error}
+                "tries": self.tries, "last_error": self.last_error,
+                "left_to": self.left_to or None, "note": self.note}
 
 
 def disposition(item: OutboxAlert, active_keys: set[str], now: datetime) -> tuple[str, str]:
@@ -74,4 +77,6 @@ def phone_text(item: OutboxAlert, now: datetime, late: bool) -> tuple[str, str]:
         waited = duration_text((now - item.created_at).total_seconds())
         body += f" (Raised at {clock_text(item.created_at, now)}, {waited} ago; could not be " \
                 "sent earlier.)"
+    if item.note:
+        body += f"\n{item.note}"
     return title, f"{body}\n— {item.booth}, alert #{item.id}"

@@ -75,9 +75,16 @@ class Topics:
         return f"{self.prefix}/{self.booth}/events"
 
     @property
+    def phone(self) -> str:
+        """Retained "on" / "off": does this booth send phone alerts (has an alert address)?
+        The booths pick one among those that do to send the account-wide alerts."""
+        return f"{self.prefix}/{self.booth}/phone"
+
+    @property
     def subscriptions(self) -> list[str]:
         """Only this account's prefix, one level each: never '#' at the root."""
-        return [self.states, f"{self.prefix}/+/status", f"{self.prefix}/+/events"]
+        return [self.states, f"{self.prefix}/+/status", f"{self.prefix}/+/events",
+                f"{self.prefix}/+/phone"]
 
     @property
     def states(self) -> str:
@@ -91,7 +98,7 @@ class Topics:
         parts = topic.split("/")
         if len(parts) != 4 or parts[0] != ROOT or parts[1] != self.account:
             return None
-        if parts[3] not in ("state", "status", "events") or not parts[2]:
+        if parts[3] not in ("state", "status", "events", "phone") or not parts[2]:
             return None
         return parts[2], parts[3]
 
@@ -225,6 +232,10 @@ class _Booth:
     state: BoothState | None = None
     status: str | None = None
     received_at: datetime | None = None  # our clock, the last message of any kind
+    # When we heard the status word (our clock); None when it was already so when we looked
+    # (a retained copy at our subscription: an "offline" that may be days old).
+    status_since: datetime | None = None
+    phone: bool | None = None  # sends phone alerts; None: not said (an older version)
 
 
 @dataclass(frozen=True)
@@ -299,8 +310,10 @@ class FleetModel:
         self.duplicates = 0
         self.foreign = 0  # messages outside this account's prefix (never shown)
 
-    def receive(self, topic: str, payload: bytes, received_at: datetime) -> bool:
-        """Take one message; True when the view changed."""
+    def receive(self, topic: str, payload: bytes, received_at: datetime, *,
+                retained: bool = False) -> bool:
+        """Take one message; True when the view changed. `retained`: the broker's stored copy,
+        delivered at our subscription (not news of this moment)."""
         where = self.topics.parse(topic)
         if where is None:
             self.foreign += 1
@@ -309,12 +322,19 @@ class FleetModel:
         if not payload and kind != "events":
             return self._forget(booth, kind)
         entry = self._booths.setdefault(booth, _Booth())
+        if kind == "phone":
+            word = payload.decode("utf-8", "replace").strip()
+            if word not in ("on", "off") or (word == "on") == entry.phone:
+                return False
+            entry.phone = word == "on"
+            return True
         if kind == "status":
             word = payload.decode("utf-8", "replace").strip()
             if word not in (ONLINE, OFFLINE) or word == entry.status:
                 return False
             entry.status = word
             entry.received_at = received_at
+            entry.status_since = None if retained else received_at
             return True
         if kind == "state":
             state = decode_state(payload, booth)
@@ -351,11 +371,21 @@ class FleetModel:
             return False
         if kind == "state":
             entry.state = None
+        elif kind == "phone":
+            entry.phone = None
         else:
             entry.status = None
-        if entry.state is None and entry.status is None:
+        if entry.state is None and entry.status is None and entry.phone is None:
             del self._booths[booth]
         return True
+
+    def statuses(self) -> list[tuple[str, bool, datetime | None, bool | None]]:
+        """(booth, online, since, sends phone alerts) for every booth whose status we have:
+        what the alert path needs to pick the one booth that sends the account's alerts
+        (app.core.alert_sender). Status and phone topics are always received, the Fleet tab
+        open or not."""
+        return [(booth, entry.status == ONLINE, entry.status_since, entry.phone)
+                for booth, entry in sorted(self._booths.items()) if entry.status is not None]
 
     def events(self) -> list[BoothEvent]:
         """Newest first by when they happened (a reconnect delivers them in any order)."""

@@ -64,7 +64,7 @@ class AlertWorker(QObject):
         except MonitorError as error:
             log.warning("settled claims not checked for the phone: %s", error)
             return
-        if "new" in queued:
+        if {"new", "left"} & set(queued):
             self.deliver()
 
     @Slot()
@@ -92,7 +92,7 @@ class AlertWorker(QObject):
 
     def after_sync(self, reached_cloud: bool) -> None:
         """The cloud answered: the link is back, so is the alert service most likely."""
-        if reached_cloud and self._path is not None and self._path.repo.waiting_count():
+        if reached_cloud and self._path is not None and self._path.pending_count():
             self._failures = 0
             self.deliver()
 

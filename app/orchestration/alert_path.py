@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.adapters.notify.apprise_sender import AppriseSender, service_label
 from app.adapters.store.alerts_repo import AlertsRepo
+from app.adapters.store.fleet_outbox_repo import read_presence
 from app.adapters.store.jobs_repo import JobsRepo
 from app.adapters.system.logs import register_secret
 from app.core.alert_outbox import OutboxAlert, disposition, phone_text
@@ -28,6 +29,7 @@ from app.core.alert_routing import (
     routes_from_setting,
     wants_phone,
 )
+from app.core.alert_sender import Presence, choose, handover, is_account_wide
 from app.core.alerts import (
     Alert,
     alerts_for,
@@ -100,15 +102,24 @@ class AlertPath:
             log.warning("phone alert addresses not readable (%s); queued anyway", error)
             return True
 
+    def presence(self) -> Presence | None:
+        """What the fleet path last saw of the account's booths (None without a broker: each
+        booth then sends its own account-wide alerts)."""
+        if not str(self.runtime.settings.mqtt_host).strip():
+            return None
+        return read_presence(self.runtime.db)
+
     def take(self, alerts: Iterable[Alert], now: datetime) -> list[str]:
         """Commit the phone-routed ones; returns each one's admission ('new', 'repeat',
-        'rate_limited', 'unpaired'). Without a phone address nothing is queued: alerts would
-        pile up for an address that may never come."""
+        'rate_limited', 'unpaired', 'left': another booth of the account sends it). Without a
+        phone address nothing is queued: alerts would pile up for an address that may never
+        come."""
         routes = self.routes()
         wanted = [a for a in alerts if wants_phone(a, routes)]
         if not wanted or not self._may_have_targets():
             return []
         booth = self.runtime.booth_id
+        presence = self.presence() if any(is_account_wide(a.key) for a in wanted) else None
         verdicts = []
         for alert in wanted:
             kind = kind_of(alert.key)
@@ -118,7 +129,9 @@ class AlertPath:
                 # it never got (routed to the tray, rate-limited) would be news of nothing.
                 verdicts.append("unpaired")
                 continue
-            verdict = self.repo.add(alert, kind, routes[kind], booth, now)
+            choice = choose(alert.key, presence, now)
+            verdict = self.repo.add(alert, kind, routes[kind], booth, now,
+                                    left_to=choice.left_to, note=choice.note)
             log.info("phone alert %s: %s", alert.key, verdict)
             verdicts.append(verdict)
         return verdicts
@@ -138,8 +151,30 @@ class AlertPath:
         return set(self.runtime.cache.active_alert_keys()) | queue_condition_keys(
             JobsRepo(self.runtime.db).counts()) | guard_alert_keys(self.runtime)
 
+    def hand_over(self, now: datetime) -> None:
+        """The account-wide alerts this booth left to another: take over those whose sender
+        went away before it could send them (app.core.alert_sender.handover)."""
+        rows = self.repo.open_left()
+        if not rows:
+            return
+        presence = self.presence()
+        for row in rows:
+            fate = handover(row.left_to, row.created_at, presence, now)
+            if fate.verdict == "done":
+                self.repo.left_settled(row.id)
+            elif fate.verdict == "left":
+                self.repo.left_moved(row.id, fate.left_to)
+            elif fate.verdict == "send":
+                log.info("phone alert %s: taken over from %s", row.key, row.left_to)
+                self.repo.take_over(row.id, fate.note)
+
+    def pending_count(self) -> int:
+        """Waiting, or left to another booth and not settled yet: the timer comes back."""
+        return self.repo.waiting_count() + self.repo.open_left_count()
+
     def deliver(self, now: datetime) -> DeliveryReport:
         report = DeliveryReport()
+        self.hand_over(now)
         targets: list[Target] | None
         try:
             targets = self.targets()
@@ -148,7 +183,7 @@ class AlertPath:
             targets = None
         if not targets:
             report.no_address = targets is not None
-            report.waiting = self.repo.waiting_count()
+            report.waiting = self.pending_count()
             return report
         items = self.repo.take(self.owner, now, self.lease_seconds)
         active = self.active_keys() if items else set()
@@ -162,7 +197,7 @@ class AlertPath:
             if self._send(item, targets, failed, verdict == "late", now, report):
                 self.repo.finish(item.id, self.owner, "sent", now, late=verdict == "late")
                 report.sent.append(item.id)
-        report.waiting = self.repo.waiting_count()
+        report.waiting = self.pending_count()
         return report
 
     def _send(self, item: OutboxAlert, targets: list[Target], failed: set[str], late: bool,

@@ -26,7 +26,9 @@ from datetime import datetime, timedelta
 
 from app.adapters.mqtt.link import BROKER_BACKOFF, BrokerConfig, LinkState, MqttLink
 from app.adapters.store.fleet_outbox_repo import FleetOutbox
+from app.core.alert_sender import Peer, Presence
 from app.core.backoff import Backoff
+from app.core.errors import MonitorError
 from app.core.fleet import (
     HEARTBEAT,
     MAX_EVENTS,
@@ -41,6 +43,7 @@ from app.core.fleet import (
     topic_segment,
 )
 from app.core.fleet_discovery import config_topics, discovery_messages
+from app.orchestration.alert_targets import load_targets
 from app.runtime import Runtime, utc_now
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class FleetConfig:
     topics: Topics
     home_assistant: bool = False  # publish Home Assistant discovery configs (retained)
     booth_name: str = ""
+    phone_alerts: bool = False  # this booth has a phone alert address (its "phone" topic)
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,17 @@ def fleet_config(runtime: Runtime, *, viewer_only: bool = False) -> FleetConfig 
         username=username, password=password, client_id=client_id,
         # The tray keeps its session, so events sent while it was away wait for it.
         clean_session=viewer_only), topics, bool(s.mqtt_home_assistant),
-        " ".join(str(s.booth_name).split()) or socket.gethostname())
+        " ".join(str(s.booth_name).split()) or socket.gethostname(),
+        False if viewer_only else _has_phone_alerts(runtime))
+
+
+def _has_phone_alerts(runtime: Runtime) -> bool:
+    """Does this booth send phone alerts? A locked keyring does not say it has no address
+    (the alert path queues them all the same): then yes."""
+    try:
+        return bool(load_targets(runtime))
+    except MonitorError:
+        return True
 
 
 def _port(value: object) -> int:
@@ -206,9 +220,13 @@ class FleetPath:
         # Every booth's state is received only while watched (the Fleet tab is on screen, or
         # `fleet` runs): status and events, small and rare, always.
         self._watching = watch
+        # Which booths are online, written to the store for the alert path (one phone copy
+        # of an account-wide alert per account): on every status change, connect, disconnect
+        # and with every state the pump puts (the heartbeat at least).
+        self._presence_dirty = True
         will = (self.topics.status, OFFLINE.encode()) if self._publish else None
         self.link = MqttLink(config.broker, on_connect=self._connected,
-                             on_disconnect=lambda _why: self._on_change(),
+                             on_disconnect=self._disconnected,
                              on_message=self._message, on_ack=self._acked, will=will,
                              backoff=backoff, rng=rng)
 
@@ -228,10 +246,15 @@ class FleetPath:
         self._wake.set()
         if self._pump is not None:
             self._pump.join(5)
+        if self._publish:
+            try:  # the alert path must not count on a fleet this booth no longer sees
+                self._write_presence(connected=False)
+            except Exception:
+                log.exception("fleet presence not written")
         if self._publish and self.link.connected:
             last = [(self.topics.status, b"" if retire else OFFLINE.encode())]
             if retire:
-                last += [(self.topics.state, b"")]
+                last += [(self.topics.state, b""), (self.topics.phone, b"")]
                 if self.config.home_assistant:
                     last += [(topic, b"") for topic in config_topics(self.topics)]
             # Acknowledged before the DISCONNECT: Mosquitto 2.0 was seen dropping a burst of
@@ -300,6 +323,8 @@ class FleetPath:
         committed (the heartbeat counts from there)."""
         assert self._outbox is not None and self._source is not None
         now = self._clock()
+        if self._presence_dirty or put_state:  # first: a state source that fails must not
+            self._write_presence()  # leave the alert path with an old picture
         seq = None
         if put_state:
             force, self._want_state, self._want_force = self._want_force, False, False
@@ -308,6 +333,19 @@ class FleetPath:
             self._outbox.put_event(self._events.popleft(), now)
         self._flush()
         return seq is not None
+
+    def presence(self, *, connected: bool | None = None) -> Presence:
+        """What this booth sees of its fleet: its own link, and every booth's status word."""
+        with self._lock:
+            peers = tuple(Peer(b, online, since, phone)
+                          for b, online, since, phone in self._model.statuses())
+        return Presence(self.topics.booth, self.link.connected if connected is None
+                        else connected, self._clock(), peers)
+
+    def _write_presence(self, *, connected: bool | None = None) -> None:
+        assert self._outbox is not None
+        self._presence_dirty = False
+        self._outbox.write_presence(self.presence(connected=connected))
 
     def _flush(self) -> None:
         assert self._outbox is not None
@@ -349,20 +387,32 @@ class FleetPath:
         self.subscribed.set()
         if self._publish:
             self.link.publish(self.topics.status, ONLINE.encode(), retain=True)
+            self.link.publish(self.topics.phone, b"on" if self.config.phone_alerts else b"off",
+                              retain=True)
             if self.config.home_assistant:
                 # Re-sent on every connect (retained, idempotent): a broker that lost its
                 # database gets them back.
                 for topic, payload in discovery_messages(self.topics, self.config.booth_name
                                                          or self.topics.booth):
                     self.link.publish(topic, payload, retain=True)
+            self._presence_dirty = True
             self.state_changed(force=True)
         self._on_change()
 
-    def _message(self, topic: str, payload: bytes, _retained: bool) -> None:
+    def _disconnected(self, _why: str) -> None:
+        if self._publish:
+            self._presence_dirty = True
+            self._wake.set()
+        self._on_change()
+
+    def _message(self, topic: str, payload: bytes, retained: bool) -> None:
         self.last_message_at = time.monotonic()
         with self._lock:
-            changed = self._model.receive(topic, payload, self._clock())
+            changed = self._model.receive(topic, payload, self._clock(), retained=retained)
         if changed:
+            if self._publish and topic.endswith(("/status", "/phone")):
+                self._presence_dirty = True
+                self._wake.set()
             self._on_change()
 
     def _acked(self, mid: int) -> None:

@@ -136,6 +136,23 @@ def test_rows_say_online_and_how_old_the_last_contact_is(status, sent_ago, onlin
                                                           sent_ago.total_seconds())
 
 
+def test_statuses_say_who_is_online_since_when_and_who_sends_phone_alerts():
+    """What the alert path picks the one sender of the account's alerts from: the status and
+    phone topics, received with the Fleet tab closed too (no state needed)."""
+    model = FleetModel(T)
+    model.receive(topic("a", "status"), b"offline", NOW, retained=True)  # before we looked
+    model.receive(topic("b", "status"), b"online", NOW)
+    model.receive(topic("b", "phone"), b"on", NOW)
+    model.receive(topic("c", "phone"), b"off", NOW)
+    model.receive(topic("c", "status"), b"online", NOW)
+    later = NOW + timedelta(minutes=1)
+    assert model.receive(topic("b", "status"), b"offline", later)
+    assert model.statuses() == [("a", False, None, None), ("b", False, later, True),
+                                ("c", True, NOW, False)]
+    assert model.receive(topic("c", "phone"), b"", later)  # retired: no word any more
+    assert model.statuses()[2] == ("c", True, NOW, None)
+
+
 def test_a_booth_clock_ahead_of_ours_is_not_contact_from_the_future():
     model = FleetModel(T)
     model.receive(topic("a", "state"), encode_state(state("a", sent_at=NOW + timedelta(hours=1))),

@@ -55,6 +55,14 @@ MIGRATIONS = [
     # When the alert's condition bites (the forecast's run-out time): a deadline twice as near
     # passes the rate limit (alert_routing.admission).
     "ALTER TABLE alert_outbox ADD COLUMN due_at REAL",
+    # One phone copy per account (app.core.alert_sender): an account-wide alert another booth
+    # sends is kept here as state 'left' (left_to names that booth; left_open while it may yet
+    # have to be taken over), and what the phone's copy says about who sent it (note).
+    """
+    ALTER TABLE alert_outbox ADD COLUMN left_to TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alert_outbox ADD COLUMN left_open INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alert_outbox ADD COLUMN note TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 
@@ -63,9 +71,12 @@ class AlertsRepo:
         self._db = db
         db.migrate("alerts", MIGRATIONS)
 
-    def add(self, alert: Alert, kind: str, route: Route, booth: str, now: datetime) -> str:
-        """Queue one phone alert: 'new', 'repeat' (already queued, nothing written) or
-        'rate_limited' (written as dropped, with the reason)."""
+    def add(self, alert: Alert, kind: str, route: Route, booth: str, now: datetime, *,
+            left_to: str = "", note: str = "") -> str:
+        """Queue one phone alert: 'new', 'repeat' (already queued, nothing written),
+        'rate_limited' (written as dropped, with the reason) or, with `left_to`, 'left'
+        (written as left to that booth, which sends the account's alerts: it counts for the
+        repeat and the rate limit like one this booth sent)."""
         at = now.timestamp()
         with self._db.transaction() as conn:
             same_key = conn.execute("SELECT MAX(created_at) FROM alert_outbox WHERE key = ?",
@@ -80,14 +91,17 @@ class AlertsRepo:
             if verdict == "repeat":
                 return verdict
             dropped = verdict == "rate_limited"
+            left = bool(left_to) and not dropped
+            state = "dropped" if dropped else "left" if left else "waiting"
             conn.execute(
                 "INSERT INTO alert_outbox(key, kind, title, message, severity, lasting, booth,"
-                " created_at, state, reason, due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " created_at, state, reason, due_at, left_to, left_open, note)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (alert.key, kind, alert.title, alert.message, alert.severity,
-                 int(alert.lasting), booth, at, "dropped" if dropped else "waiting",
-                 "rate limit" if dropped else "",
-                 to_epoch(alert.due_at)))
-        return verdict
+                 int(alert.lasting), booth, at, state,
+                 "rate limit" if dropped else f"left to {left_to}" if left else "",
+                 to_epoch(alert.due_at), left_to if left else "", int(left), note))
+        return "left" if left else verdict
 
     def seen(self, keys: Sequence[str]) -> set[str]:
         """The keys the outbox has any row for (sent, waiting, dropped or rate-limited)."""
@@ -148,6 +162,34 @@ class AlertsRepo:
                          " lease_owner = NULL, lease_until = NULL WHERE id = ? AND"
                          " lease_owner = ?", (error[:500], item_id, owner))
 
+    def open_left(self) -> list[OutboxAlert]:
+        """Alerts left to another booth that this booth may yet have to take over."""
+        return [_row(r) for r in self._db.query(
+            "SELECT * FROM alert_outbox WHERE state = 'left' AND left_open = 1 ORDER BY id")]
+
+    def open_left_count(self) -> int:
+        return int(self._db.query("SELECT COUNT(*) FROM alert_outbox WHERE state = 'left'"
+                                  " AND left_open = 1")[0][0])
+
+    def left_settled(self, item_id: int) -> None:
+        """The booth it was left to had it (it stayed online): nothing more to ask."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE alert_outbox SET left_open = 0 WHERE id = ? AND"
+                         " state = 'left'", (item_id,))
+
+    def left_moved(self, item_id: int, booth: str) -> None:
+        """Another booth sends the account's alerts now (the first one went away)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE alert_outbox SET left_to = ?, reason = ? WHERE id = ? AND"
+                         " state = 'left'", (booth, f"left to {booth}", item_id))
+
+    def take_over(self, item_id: int, note: str) -> None:
+        """This booth sends it after all: back to waiting, with why (left_to stays, so
+        `alerts` can tell who it was left to)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE alert_outbox SET state = 'waiting', left_open = 0, reason = '',"
+                         " note = ? WHERE id = ? AND state = 'left'", (note, item_id))
+
     def waiting_count(self) -> int:
         return int(self._db.query("SELECT COUNT(*) FROM alert_outbox WHERE state = 'waiting'"
                                   )[0][0])
@@ -166,4 +208,5 @@ def _row(r: sqlite3.Row) -> OutboxAlert:
         severity=r["severity"], lasting=bool(r["lasting"]), booth=r["booth"],
         created_at=created, state=r["state"], late=bool(r["late"]), reason=r["reason"],
         done_targets=frozenset(json.loads(r["done_targets"])), tries=r["tries"],
-        last_error=r["last_error"], sent_at=from_epoch(r["sent_at"]))
+        last_error=r["last_error"], sent_at=from_epoch(r["sent_at"]), left_to=r["left_to"],
+        note=r["note"])

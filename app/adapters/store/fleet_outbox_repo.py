@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.adapters.store.db import Database
+from app.adapters.store.outbox import from_epoch, to_epoch
+from app.core.alert_sender import Peer, Presence
 from app.core.fleet import (
     BoothEvent,
     BoothState,
@@ -54,6 +56,7 @@ MIGRATIONS = [
 
 STATE_SLOT = "state"
 KEEP_PUBLISHED_EVENTS = timedelta(days=2)  # for diagnostics; then pruned
+PRESENCE_KEY = "presence"  # fleet_meta: what this booth sees of its fleet, for the alert path
 
 
 @dataclass(frozen=True)
@@ -153,3 +156,36 @@ class FleetOutbox:
 
     def last_seq(self) -> int:
         return int(self._db.query("SELECT value FROM fleet_meta WHERE key = 'seq'")[0][0])
+
+    # -- what this booth sees of the fleet, for the alert path ----------------------------------
+
+    def write_presence(self, presence: Presence) -> None:
+        """The fleet path's picture of which booths are online (one small row, replaced): the
+        alert path runs in another thread with its own runtime and reads it from here."""
+        doc = {"me": presence.me, "connected": presence.connected,
+               "at": presence.written_at.timestamp(),
+               "peers": [[p.booth, p.online, to_epoch(p.since), p.phone]
+                         for p in presence.peers]}
+        with self._db.transaction() as conn:
+            conn.execute("INSERT INTO fleet_meta(key, value) VALUES (?, ?) ON CONFLICT(key)"
+                         " DO UPDATE SET value = excluded.value",
+                         (PRESENCE_KEY, json.dumps(doc, separators=(",", ":"))))
+
+
+def read_presence(db: Database) -> Presence | None:
+    """The fleet path's last picture; None when no fleet path ever wrote one (no broker) or
+    it cannot be read (then each booth sends its own alerts)."""
+    if not db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fleet_meta'"):
+        return None  # the fleet was never set up with this store
+    rows = db.query("SELECT value FROM fleet_meta WHERE key = ?", (PRESENCE_KEY,))
+    if not rows:
+        return None
+    try:
+        doc = json.loads(rows[0][0])
+        written = from_epoch(float(doc["at"]))
+        assert written is not None
+        return Presence(str(doc["me"]), bool(doc["connected"]), written, tuple(
+            Peer(str(b), bool(online), from_epoch(since), None if phone is None else bool(phone))
+            for b, online, since, phone in doc["peers"]))
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return None
