@@ -169,7 +169,9 @@ class NetLab:
             if self.in_client(_can_connect):
                 return self.cloud_url
             time.sleep(0.05)  # bounded polling for the subprocess to listen
-        raise RuntimeError("demo cloud did not start listening in time")
+        self._cloud.kill()
+        err = self._cloud.communicate(timeout=5)[1].decode(errors="replace")
+        raise RuntimeError(f"demo cloud did not start listening in time: {err[-2000:]}")
 
     def cloud_running(self) -> bool:
         return self._cloud is not None and self._cloud.poll() is None
