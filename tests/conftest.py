@@ -56,6 +56,17 @@ def demo_cloud(tmp_path: Path):
 
 
 @pytest.fixture
+def receiver():
+    """A phone alert service on loopback (tests/support/alert_receiver.py)."""
+    from tests.support.alert_receiver import Receiver, free_port
+
+    r = Receiver(free_port())
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
 def proxy(demo_cloud):
     """The fault proxy in front of `demo_cloud` (tests/support/fault_proxy.py)."""
     from tests.support.fault_proxy import FaultProxy

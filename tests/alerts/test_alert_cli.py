@@ -14,8 +14,8 @@ from app.core.alerts import Alert
 from app.orchestration.alert_path import AlertPath
 from app.orchestration.alert_targets import save_targets
 from app.runtime import Options, Runtime, utc_now
-from tests.alerts.conftest import SECRET_TOPIC, free_port
 from tests.cli.support import run
+from tests.support.alert_receiver import SECRET_TOPIC, free_port
 
 
 @pytest.fixture

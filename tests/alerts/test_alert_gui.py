@@ -14,7 +14,7 @@ import pytest
 from app.gui.main import MonitorApp
 from app.orchestration.alert_targets import save_targets
 from app.runtime import Options, Runtime, paths_for
-from tests.alerts.conftest import SECRET_TOPIC, free_port
+from tests.support.alert_receiver import SECRET_TOPIC, free_port
 
 DEAD_SECRET = "dead-service-secret-77c1"
 

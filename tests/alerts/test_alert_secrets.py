@@ -9,7 +9,7 @@ import zipfile
 from app.adapters.system.autostart import XdgAutostart
 from app.orchestration.alert_targets import load_targets, save_targets
 from app.orchestration.diagnostics import write_diagnostics
-from tests.alerts.conftest import SECRET_TOPIC
+from tests.support.alert_receiver import SECRET_TOPIC
 
 
 def test_urls_live_in_the_keyring_and_keep_their_ids(runtime, receiver, memory_keyring):

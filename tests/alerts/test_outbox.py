@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from app.core.alerts import Alert
 from app.runtime import utc_now
-from tests.alerts.conftest import SECRET_TOPIC
+from tests.support.alert_receiver import SECRET_TOPIC
 
 LOW = Alert("low-balance:2000", "Credits running low", "$12.00 left.", "warning", lasting=True)
 

@@ -6,7 +6,7 @@ import pytest
 
 from app.adapters.notify.apprise_sender import AppriseSender, _reason
 from app.core.errors import AlertNotSent, BadAlertAddress
-from tests.alerts.conftest import SECRET_TOPIC
+from tests.support.alert_receiver import SECRET_TOPIC
 
 
 @pytest.mark.parametrize(("status", "words"), [

@@ -22,9 +22,9 @@ from app.orchestration.alert_path import AlertPath
 from app.orchestration.alert_targets import save_targets
 from app.orchestration.fleet_path import FleetPath, runtime_fleet
 from app.runtime import Options, Runtime, utc_now
-from tests.alerts.conftest import Receiver, free_port
 from tests.cli.support import run
 from tests.fleet.broker import Broker, wait_for
+from tests.support.alert_receiver import Receiver
 
 ACCOUNT = "ops@studio.example"
 LOW = Alert("low-balance:2000", "Credits running low", "$12.00 left.", "warning", lasting=True)
@@ -77,13 +77,6 @@ class Booth:
             if rt is not None:
                 rt.close()
 
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(free_port())
-    r.start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

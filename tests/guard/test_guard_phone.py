@@ -14,16 +14,8 @@ from app.gui.support_view import GuardWorker
 from app.orchestration.alert_path import AlertPath
 from app.orchestration.alert_targets import save_targets
 from app.runtime import utc_now
-from tests.alerts.conftest import Receiver, free_port
 from tests.guard.conftest import scenario
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver(free_port())
-    r.start()
-    yield r
-    r.stop()
+from tests.support.alert_receiver import Receiver
 
 
 def phone_side(guarded: Any, cloud: Any, receiver: Receiver) -> tuple[Any, AlertPath]:
