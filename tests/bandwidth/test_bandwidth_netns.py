@@ -16,26 +16,10 @@ import pytest
 
 from app.adapters.bandwidth import HttpBandwidthProbe
 from app.core.bandwidth import Preflight, PreflightResult, ProbeCancelled, ProbePolicy, Verdict
-from tests.bandwidth.netlab import SERVER_PORT, TOKEN, NetLab, unavailable_reason
+from tests.bandwidth.netlab import SERVER_PORT, TOKEN, NetLab
 from tests.bandwidth.test_bandwidth_preflight import MemoryStore
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetLab]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    net = NetLab(Path(tmp_path_factory.mktemp("netlab")))
-    try:
-        net.up()
-    except (RuntimeError, OSError) as exc:
-        pytest.skip(f"cannot build network namespaces here: {exc}")
-    try:
-        yield net
-    finally:
-        net.down()
 
 
 @pytest.fixture

@@ -4,33 +4,20 @@ checked loosely (the benchmark has the accuracy against iperf3), never timings."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from app.core.bandwidth_passive import PassiveReading
 from benchmarks._passive import photo_job
-from tests.bandwidth.netlab import TOKEN, NetLab, unavailable_reason
+from tests.bandwidth.netlab import TOKEN, NetLab
 
 pytestmark = pytest.mark.netns
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetLab]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    net = NetLab(Path(tmp_path_factory.mktemp("netlab")))
-    try:
-        net.up()
-    except (RuntimeError, OSError) as exc:
-        pytest.skip(f"cannot build network namespaces here: {exc}")
-    try:
-        net.start_cloud()
-        yield net
-    finally:
-        net.down()
+def lab(lab: NetLab) -> NetLab:
+    """The shared lab (tests/bandwidth/conftest.py) with the demo cloud running in it."""
+    lab.start_cloud()
+    return lab
 
 
 def test_a_photo_jobs_transfers_read_the_shaped_rate_both_ways(lab: NetLab):
