@@ -34,6 +34,7 @@ from app.core.account_guard import Trap
 from app.core.alerts import Alert, fresh_alerts
 from app.core.errors import MonitorError
 from app.core.money import dollars
+from app.core.status import clock_text
 from app.core.support_requests import KIND_WORDS, RequestStatus, SupportRequest
 from app.orchestration.guard_path import GuardPath
 from app.runtime import utc_now
@@ -293,8 +294,4 @@ def _ask_folder(parent: QWidget, start: str) -> str:
 
 
 def _local(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    local = moment.astimezone()
-    today = local.date() == utc_now().astimezone().date()
-    return local.strftime("%H:%M" if today else "%d %b %H:%M")
+    return "-" if moment is None else clock_text(moment, utc_now())
